@@ -1,0 +1,1 @@
+"""Collector plugins, one subpackage per telemetry source."""

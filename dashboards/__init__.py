@@ -1,0 +1,1 @@
+"""The Dash dashboard, a client of the REST API."""

@@ -1,0 +1,9 @@
+"""Settings section `[actions]` (extend with described fields; read only through fleetwatch.settings)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ActionsSettings(BaseModel):
+    model_config = {"extra": "forbid"}

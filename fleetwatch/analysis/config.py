@@ -1,0 +1,9 @@
+"""Settings section `[analysis]` (extend with described fields; read only through fleetwatch.settings)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class AnalysisSettings(BaseModel):
+    model_config = {"extra": "forbid"}

@@ -1,0 +1,42 @@
+"""Top-level typer app. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from fleetwatch.cli import bench, db, worker
+from fleetwatch.cli.common import state
+
+app = typer.Typer(
+    name="fleetwatch",
+    help="Fleet observability and predictive maintenance for edge AI devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="TOML settings file (default: $FLEETWATCH_CONFIG, if set)."
+    ),
+) -> None:
+    state.config_file = config
+
+
+app.add_typer(db.app, name="db")
+app.command("worker")(worker.worker)
+app.command("beat")(worker.beat)
+app.command("bench")(bench.bench)
+
+
+def main() -> None:
+    app(prog_name="fleetwatch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The metrics store contract shared by the InfluxDB and embedded SQLite backends.
+
+Semantics both backends keep (one contract test suite proves it):
+
+- a point is identified by metric + label set + timestamp (ms); writing it again replaces the
+  value, so re-sending a batch never duplicates data;
+- ``write`` validates every sample, stores the valid ones and reports each invalid one;
+- reads return pandas DataFrames with a UTC ``time`` column, ``value`` and one column per label;
+- downsampling buckets are aligned to the epoch (``floor(ts / step) * step``), as InfluxQL's
+  ``GROUP BY time(step)`` does, and aggregate with mean, max, min or last.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import pandas as pd
+
+from fleetwatch import selfmetrics
+from fleetwatch.telemetry import Sample, SampleError, SeriesKey, partition, to_ms
+
+Aggregation = Literal["mean", "max", "min", "last"]
+AGGREGATIONS: tuple[Aggregation, ...] = ("mean", "max", "min", "last")
+
+
+class StoreError(Exception):
+    """A store operation failed for a reason the caller cannot fix by retrying."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or kept failing after bounded retries; retry later.
+
+    Nothing of the failed request is reported as written.
+    """
+
+
+@dataclass(slots=True)
+class WriteResult:
+    written: int = 0
+    errors: list[SampleError] = field(default_factory=list)
+
+
+TimeLike = datetime | int | float
+
+
+class MetricsStore(ABC):
+    """Where samples live. Construct through :func:`fleetwatch.store.open_store`."""
+
+    backend: str
+
+    def write(self, samples: Iterable[Sample]) -> WriteResult:
+        """Validate and store a batch; invalid samples are reported and the rest stored."""
+        part = partition(samples)
+        if part.valid:
+            self.write_valid(part.valid)
+        return WriteResult(written=len(part.valid), errors=part.errors)
+
+    def write_valid(self, samples: Sequence[Sample]) -> int:
+        """Store samples already validated by the caller (e.g. the ingest endpoint)."""
+        started = time.perf_counter()
+        try:
+            self._write(samples)
+        except Exception:
+            selfmetrics.STORE_WRITE_ERRORS.labels(self.backend).inc()
+            raise
+        selfmetrics.STORE_WRITE_SECONDS.labels(self.backend).observe(
+            time.perf_counter() - started
+        )
+        selfmetrics.STORE_POINTS_WRITTEN.labels(self.backend).inc(len(samples))
+        return len(samples)
+
+    @abstractmethod
+    def _write(self, samples: Sequence[Sample]) -> None: ...
+
+    @abstractmethod
+    def query_range(
+        self,
+        *,
+        metric: str,
+        start: TimeLike,
+        end: TimeLike,
+        device: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        step_s: float | None = None,
+        agg: Aggregation = "mean",
+    ) -> pd.DataFrame:
+        """Points of ``metric`` with start <= time < end, optionally downsampled per step."""
+
+    @abstractmethod
+    def latest(
+        self,
+        *,
+        metric: str,
+        device: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """The newest point of every matching series, one row per series."""
+
+    @abstractmethod
+    def list_series(
+        self, *, metric: str | None = None, device: str | None = None, site: str | None = None
+    ) -> list[SeriesKey]:
+        """Series identities (metric, sorted label pairs) that match."""
+
+    @abstractmethod
+    def count(self, metric: str | None = None) -> int:
+        """Number of stored points (of one metric, or all)."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` when the store cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> MetricsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_query(agg: str, step_s: float | None, start_ms: int, end_ms: int) -> None:
+    if agg not in AGGREGATIONS:
+        raise StoreError(f"aggregation {agg!r} is not one of {', '.join(AGGREGATIONS)}")
+    if step_s is not None and step_s <= 0:
+        raise StoreError(f"step must be positive, got {step_s}")
+    if end_ms <= start_ms:
+        raise StoreError("end must be after start")
+
+
+def time_bounds(start: TimeLike, end: TimeLike) -> tuple[int, int]:
+    return to_ms(start), to_ms(end)
+
+
+def frame(rows: list[tuple[int, float, Mapping[str, str]]]) -> pd.DataFrame:
+    """Build the common read result from (ts_ms, value, labels) rows, sorted by series and time."""
+    label_keys = sorted({k for _, _, labels in rows for k in labels})
+    data: dict[str, object] = {
+        "time": pd.to_datetime([r[0] for r in rows], unit="ms", utc=True),
+        "value": pd.array([r[1] for r in rows], dtype="float64"),
+    }
+    for key in label_keys:
+        data[key] = [r[2].get(key) for r in rows]
+    df = pd.DataFrame(data, columns=["time", "value", *label_keys])
+    if not df.empty:
+        df = df.sort_values([*label_keys, "time"], kind="stable").reset_index(drop=True)
+    return df

@@ -1,0 +1,344 @@
+"""The InfluxDB metrics store.
+
+Writes go as gzip line protocol (precision ms) to ``/write`` (v1 API, InfluxDB 1.x and the v1
+compatibility endpoints) or ``/api/v2/write`` through ``influxdb-client`` (v2). Reads are InfluxQL
+through ``/query``, which 1.x, 2.x (DBRP) and 3.x all serve. 5xx answers, timeouts and refused
+connections are retried with exponential backoff and jitter, a bounded number of times; a 4xx is
+the caller's fault: it surfaces the server's message and is not retried.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from fleetwatch import selfmetrics
+from fleetwatch.settings import StoreSettings
+from fleetwatch.store import influxql
+from fleetwatch.store.base import (
+    Aggregation,
+    MetricsStore,
+    StoreError,
+    StoreUnavailable,
+    TimeLike,
+    check_query,
+    frame,
+    time_bounds,
+)
+from fleetwatch.store.lineprotocol import encode
+from fleetwatch.telemetry import Sample, SeriesKey
+
+
+class _Retryable(Exception):
+    pass
+
+
+class InfluxStore(MetricsStore):
+    backend = "influxdb"
+
+    def __init__(self, config: StoreSettings) -> None:
+        self.config = config
+        self.url = config.influx_url
+        self.database = config.influx_database if config.influx_api == "v1" else config.influx_bucket
+        self.rp = config.influx_retention_policy if config.influx_api == "v1" else "autogen"
+        headers: dict[str, str] = {}
+        params: dict[str, str] = {}
+        if config.influx_token is not None:
+            headers["Authorization"] = f"Token {config.influx_token.get_secret_value()}"
+        elif config.influx_username and config.influx_password is not None:
+            params = {"u": config.influx_username, "p": config.influx_password.get_secret_value()}
+        self._auth_params = params
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=config.timeout_s, trust_env=False
+        )
+        self._v2_write: Any = None
+        if config.influx_api == "v2":
+            self._v2_write = self._make_v2_writer()
+        self.ensure_schema()
+
+    # -- schema ---------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create the database/bucket and the raw-data retention policy if missing."""
+        if self.config.influx_api == "v2":
+            self._ensure_bucket()
+            return
+        db = influxql.quote_ident(self.database)
+        rp = influxql.quote_ident(self.rp)
+        self._query(f"CREATE DATABASE {db}", method="POST")
+        policies = self._query(f"SHOW RETENTION POLICIES ON {db}")
+        names = {row[0] for s in policies for row in s.get("values", [])}
+        duration = self.config.influx_retention
+        verb = "ALTER" if self.rp in names else "CREATE"
+        replication = "" if verb == "ALTER" else " REPLICATION 1"
+        self._query(
+            f"{verb} RETENTION POLICY {rp} ON {db} DURATION {_duration(duration)}{replication} DEFAULT",
+            method="POST",
+        )
+
+    def _ensure_bucket(self) -> None:
+        from influxdb_client import BucketRetentionRules, InfluxDBClient
+
+        token = self.config.influx_token.get_secret_value() if self.config.influx_token else None
+        with InfluxDBClient(url=self.url, token=token, org=self.config.influx_org) as client:
+            buckets = client.buckets_api()
+            if buckets.find_bucket_by_name(self.database) is None:
+                seconds = _duration_seconds(self.config.influx_retention)
+                rules = BucketRetentionRules(type="expire", every_seconds=seconds)
+                buckets.create_bucket(
+                    bucket_name=self.database, retention_rules=rules, org=self.config.influx_org
+                )
+
+    def _make_v2_writer(self) -> Callable[[bytes], None]:
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        token = self.config.influx_token.get_secret_value() if self.config.influx_token else None
+        client = InfluxDBClient(
+            url=self.url,
+            token=token,
+            org=self.config.influx_org,
+            timeout=int(self.config.timeout_s * 1000),
+            enable_gzip=self.config.gzip,
+            retries=False,  # retries are ours, bounded and counted
+        )
+        write_api = client.write_api(write_options=SYNCHRONOUS)
+
+        def write(body: bytes) -> None:
+            try:
+                write_api.write(
+                    bucket=self.database,
+                    org=self.config.influx_org,
+                    record=body,
+                    write_precision=WritePrecision.MS,
+                )
+            except ApiException as exc:
+                if exc.status is not None and (exc.status >= 500 or exc.status == 429):
+                    raise _Retryable(f"HTTP {exc.status}: {exc.body}") from exc
+                raise StoreError(f"InfluxDB rejected the write (HTTP {exc.status}): {exc.body}") from exc
+            except (Urllib3Error, OSError) as exc:
+                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+
+        self._v2_client = client
+        return write
+
+    # -- writes ---------------------------------------------------------------------------
+    def _write(self, samples: Sequence[Sample]) -> None:
+        size = self.config.batch_size
+        for i in range(0, len(samples), size):
+            self.write_line_protocol(encode(samples[i : i + size]))
+
+    def write_line_protocol(self, body: bytes) -> None:
+        """Send one already-encoded line protocol batch, retrying as the module docstring says."""
+        if self._v2_write is not None:
+            self._with_retries(lambda: self._v2_write(body))
+            return
+        payload = gzip.compress(body, compresslevel=1) if self.config.gzip else body
+        self._with_retries(lambda: self._post_v1(payload))
+
+    def _post_v1(self, payload: bytes) -> None:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.config.gzip:
+            headers["Content-Encoding"] = "gzip"
+        params = {"db": self.database, "rp": self.rp, "precision": "ms", **self._auth_params}
+        try:
+            response = self._http.post("/write", params=params, content=payload, headers=headers)
+        except httpx.TransportError as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code == 204:
+            return
+        message = _error_message(response)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _Retryable(f"HTTP {response.status_code}: {message}")
+        raise StoreError(f"InfluxDB rejected the write (HTTP {response.status_code}): {message}")
+
+    def _with_retries(self, attempt: Callable[[], None]) -> None:
+        delay = self.config.retry_backoff_s
+        last = ""
+        for n in range(self.config.max_retries + 1):
+            try:
+                attempt()
+                return
+            except _Retryable as exc:
+                last = str(exc)
+                if n == self.config.max_retries:
+                    break
+                selfmetrics.STORE_WRITE_RETRIES.labels(self.backend).inc()
+                time.sleep(delay * (0.5 + random.random()))  # jitter spreads retrying writers
+                delay *= 2
+        raise StoreUnavailable(
+            f"InfluxDB at {self.url} unavailable after {self.config.max_retries + 1} attempts: {last}"
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+    def _query(self, q: str, *, method: str = "GET") -> list[dict[str, Any]]:
+        params = {"db": self.database, "q": q, "epoch": "ms", **self._auth_params}
+        started = time.perf_counter()
+        try:
+            if method == "POST":
+                response = self._http.post("/query", data=params)
+            else:
+                response = self._http.get("/query", params=params)
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        finally:
+            selfmetrics.STORE_QUERY_SECONDS.labels(self.backend).observe(
+                time.perf_counter() - started
+            )
+        if response.status_code >= 500:
+            raise StoreUnavailable(f"InfluxDB query failed: HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise StoreError(f"InfluxDB refused the query: {_error_message(response)}")
+        series: list[dict[str, Any]] = []
+        for result in response.json().get("results", []):
+            if "error" in result:
+                raise StoreError(f"InfluxDB query error: {result['error']}")
+            series.extend(result.get("series", []))
+        return series
+
+    def _from(self, metric: str) -> str:
+        return ".".join(influxql.quote_ident(p) for p in (self.database, self.rp, metric))
+
+    def _rows(self, series: list[dict[str, Any]]) -> list[tuple[int, float, Mapping[str, str]]]:
+        rows: list[tuple[int, float, Mapping[str, str]]] = []
+        for s in series:
+            tags = {k: v for k, v in (s.get("tags") or {}).items() if v != ""}
+            cols = s["columns"]
+            ti, vi = cols.index("time"), cols.index("value")
+            for values in s.get("values", []):
+                if values[vi] is not None:
+                    rows.append((int(values[ti]), float(values[vi]), tags))
+        return rows
+
+    def query_range(
+        self,
+        *,
+        metric: str,
+        start: TimeLike,
+        end: TimeLike,
+        device: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        step_s: float | None = None,
+        agg: Aggregation = "mean",
+    ) -> pd.DataFrame:
+        start_ms, end_ms = time_bounds(start, end)
+        check_query(agg, step_s, start_ms, end_ms)
+        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        where += influxql.where_labels(device, labels)
+        if step_s is None:
+            select, group = '"value"', "GROUP BY *"
+        else:
+            select = f'{agg}("value") AS "value"'
+            group = f"GROUP BY time({influxql.duration_ms(step_s)}), * fill(none)"
+        q = f"SELECT {select} FROM {self._from(metric)} WHERE {' AND '.join(where)} {group}"
+        return frame(self._rows(self._query(q)))
+
+    def latest(
+        self,
+        *,
+        metric: str,
+        device: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        where = influxql.where_labels(device, labels)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        q = f'SELECT last("value") AS "value" FROM {self._from(metric)}{clause} GROUP BY *'
+        return frame(self._rows(self._query(q)))
+
+    def list_series(
+        self, *, metric: str | None = None, device: str | None = None, site: str | None = None
+    ) -> list[SeriesKey]:
+        q = f"SHOW SERIES ON {influxql.quote_ident(self.database)}"
+        if metric is not None:
+            q += f" FROM {influxql.quote_ident(self.rp)}.{influxql.quote_ident(metric)}"
+        where = influxql.where_labels(device, {"site": site} if site is not None else None)
+        if where:
+            q += f" WHERE {' AND '.join(where)}"
+        keys: list[SeriesKey] = []
+        for s in self._query(q):
+            for (key,) in s.get("values", []):
+                name, labels = parse_series_key(key)
+                keys.append((name, tuple(sorted(labels.items()))))
+        return sorted(keys)
+
+    def count(self, metric: str | None = None) -> int:
+        target = self._from(metric) if metric else f"{self._from('x').rsplit('.', 1)[0]}./.*/"
+        series = self._query(f'SELECT count("value") FROM {target}')
+        return sum(int(v[1]) for s in series for v in s.get("values", []) if v[1] is not None)
+
+    def ping(self) -> None:
+        try:
+            response = self._http.get("/ping")
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if response.status_code != 204:
+            raise StoreUnavailable(f"InfluxDB /ping answered HTTP {response.status_code}")
+
+    def close(self) -> None:
+        self._http.close()
+        if self._v2_write is not None:
+            self._v2_client.close()
+
+
+def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
+    """Split an escaped series key (``m,tag=v\\,1``) into measurement and tags."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(key):
+        ch = key[i]
+        if ch == "\\" and i + 1 < len(key) and key[i + 1] in ", =":
+            current.append(key[i + 1])
+            i += 2
+            continue
+        if ch == ",":
+            parts.append("".join(current))
+            current = []
+        elif ch == "=" and parts:
+            current.append("\x00")  # unescaped '=' separates a tag key from its value
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    tags = {}
+    for part in parts[1:]:
+        k, _, v = part.partition("\x00")
+        tags[k] = v.replace("\x00", "=")
+    return parts[0], tags
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        return response.text.strip()[:500]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)[:500]
+    return str(body)[:500]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> str:
+    if text.upper() == "INF":
+        return "INF"
+    _duration_seconds(text)  # validates
+    return text
+
+
+def _duration_seconds(text: str) -> int:
+    if text.upper() == "INF":
+        return 0
+    try:
+        return int(text[:-1]) * _UNITS[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise StoreError(f"retention {text!r} must be a number followed by s, m, h, d or w") from None

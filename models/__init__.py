@@ -1,0 +1,1 @@
+"""Pure numerical models: anomaly detection, peer comparison, forecasting, health scoring."""
