@@ -1,0 +1,1 @@
+"""Sites and devices: the fleet inventory with cohort attributes."""
