@@ -81,9 +81,9 @@ def to_ms(ts: datetime | int | float) -> int:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             raise ValueError(f"naive datetime {ts.isoformat()}: give a timezone (UTC)")
-        return int(round(ts.timestamp() * 1000))
+        return round(ts.timestamp() * 1000)
     if ts < 1e11:
-        return int(round(ts * 1000))
+        return round(ts * 1000)
     return int(ts)
 
 

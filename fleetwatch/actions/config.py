@@ -1,4 +1,4 @@
-"""Settings section `[actions]` (extend with described fields; read only through fleetwatch.settings)."""
+"""Settings section `[actions]`, read only through fleetwatch.settings."""
 
 from __future__ import annotations
 

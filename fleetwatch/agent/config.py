@@ -1,4 +1,4 @@
-"""Settings section `[agent]` (extend with described fields; read only through fleetwatch.settings)."""
+"""Settings section `[agent]`, read only through fleetwatch.settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings section `[alerting]` (extend with described fields; read only through fleetwatch.settings)."""
+"""Settings section `[alerting]`, read only through fleetwatch.settings."""
 
 from __future__ import annotations
 

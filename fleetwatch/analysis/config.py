@@ -1,4 +1,4 @@
-"""Settings section `[analysis]` (extend with described fields; read only through fleetwatch.settings)."""
+"""Settings section `[analysis]`, read only through fleetwatch.settings."""
 
 from __future__ import annotations
 

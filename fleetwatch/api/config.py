@@ -1,4 +1,4 @@
-"""Settings section `[api]` (extend with described fields; read only through fleetwatch.settings)."""
+"""Settings section `[api]`, read only through fleetwatch.settings."""
 
 from __future__ import annotations
 

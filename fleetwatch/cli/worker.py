@@ -15,13 +15,15 @@ def worker(
     hostname: str = typer.Option("", help="worker node name (default: celery's)"),
 ) -> None:
     """Run a Celery worker; start as many as you like, on as many machines, on one broker."""
-    from fleetwatch import selfmetrics, worker as celery_worker
+    from fleetwatch import selfmetrics
+    from fleetwatch import worker as celery_worker
 
     config = settings()
     app = celery_worker.configure(config)
     if config.metrics.port is not None:
         selfmetrics.serve(config.metrics.port, config.metrics.host)
-    argv = ["worker", f"--loglevel={config.log_level}", "-Q", queues or ",".join(celery_worker.QUEUES)]
+    queue_list = queues or ",".join(celery_worker.QUEUES)
+    argv = ["worker", f"--loglevel={config.log_level}", "-Q", queue_list]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if hostname:
@@ -31,7 +33,8 @@ def worker(
 
 def beat() -> None:
     """Run Celery beat, which schedules the periodic analysis cycle."""
-    from fleetwatch import selfmetrics, worker as celery_worker
+    from fleetwatch import selfmetrics
+    from fleetwatch import worker as celery_worker
 
     config = settings()
     app = celery_worker.configure(config)

@@ -7,7 +7,12 @@ docstring says how to add a plugin. Collectors may import this package and nothi
 fleetwatch.
 """
 
-from fleetwatch.plugins.collector import CollectError, CollectResult, Collector, CollectorCapabilities
+from fleetwatch.plugins.collector import (
+    CollectError,
+    Collector,
+    CollectorCapabilities,
+    CollectResult,
+)
 from fleetwatch.plugins.registry import (
     GROUPS,
     DuplicatePlugin,

@@ -68,9 +68,7 @@ class MetricsStore(ABC):
         except Exception:
             selfmetrics.STORE_WRITE_ERRORS.labels(self.backend).inc()
             raise
-        selfmetrics.STORE_WRITE_SECONDS.labels(self.backend).observe(
-            time.perf_counter() - started
-        )
+        selfmetrics.STORE_WRITE_SECONDS.labels(self.backend).observe(time.perf_counter() - started)
         selfmetrics.STORE_POINTS_WRITTEN.labels(self.backend).inc(len(samples))
         return len(samples)
 

@@ -46,8 +46,9 @@ class InfluxStore(MetricsStore):
     def __init__(self, config: StoreSettings) -> None:
         self.config = config
         self.url = config.influx_url
-        self.database = config.influx_database if config.influx_api == "v1" else config.influx_bucket
-        self.rp = config.influx_retention_policy if config.influx_api == "v1" else "autogen"
+        v1 = config.influx_api == "v1"
+        self.database = config.influx_database if v1 else config.influx_bucket
+        self.rp = config.influx_retention_policy if v1 else "autogen"
         headers: dict[str, str] = {}
         params: dict[str, str] = {}
         if config.influx_token is not None:
@@ -78,7 +79,8 @@ class InfluxStore(MetricsStore):
         verb = "ALTER" if self.rp in names else "CREATE"
         replication = "" if verb == "ALTER" else " REPLICATION 1"
         self._query(
-            f"{verb} RETENTION POLICY {rp} ON {db} DURATION {_duration(duration)}{replication} DEFAULT",
+            f"{verb} RETENTION POLICY {rp} ON {db} "
+            f"DURATION {_duration(duration)}{replication} DEFAULT",
             method="POST",
         )
 
@@ -123,7 +125,9 @@ class InfluxStore(MetricsStore):
             except ApiException as exc:
                 if exc.status is not None and (exc.status >= 500 or exc.status == 429):
                     raise _Retryable(f"HTTP {exc.status}: {exc.body}") from exc
-                raise StoreError(f"InfluxDB rejected the write (HTTP {exc.status}): {exc.body}") from exc
+                raise StoreError(
+                    f"InfluxDB rejected the write (HTTP {exc.status}): {exc.body}"
+                ) from exc
             except (Urllib3Error, OSError) as exc:
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
 
@@ -175,7 +179,8 @@ class InfluxStore(MetricsStore):
                 time.sleep(delay * (0.5 + random.random()))  # jitter spreads retrying writers
                 delay *= 2
         raise StoreUnavailable(
-            f"InfluxDB at {self.url} unavailable after {self.config.max_retries + 1} attempts: {last}"
+            f"InfluxDB at {self.url} unavailable after "
+            f"{self.config.max_retries + 1} attempts: {last}"
         )
 
     # -- reads ----------------------------------------------------------------------------
@@ -341,4 +346,6 @@ def _duration_seconds(text: str) -> int:
     try:
         return int(text[:-1]) * _UNITS[text[-1]]
     except (KeyError, ValueError, IndexError):
-        raise StoreError(f"retention {text!r} must be a number followed by s, m, h, d or w") from None
+        raise StoreError(
+            f"retention {text!r} must be a number followed by s, m, h, d or w"
+        ) from None

@@ -86,8 +86,9 @@ class SQLiteStore(MetricsStore):
         with self._lock:
             try:
                 self._conn.execute("BEGIN")
+                series_id = self._series_id
                 rows = [
-                    (self._series_id(s.name, tuple(sorted(s.labels.items()))), s.timestamp_ms, s.value)
+                    (series_id(s.name, tuple(sorted(s.labels.items()))), s.timestamp_ms, s.value)
                     for s in samples
                 ]
                 self._conn.executemany(
@@ -128,9 +129,7 @@ class SQLiteStore(MetricsStore):
         started = time.perf_counter()
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
-        selfmetrics.STORE_QUERY_SECONDS.labels(self.backend).observe(
-            time.perf_counter() - started
-        )
+        selfmetrics.STORE_QUERY_SECONDS.labels(self.backend).observe(time.perf_counter() - started)
         return rows
 
     def query_range(
