@@ -32,7 +32,7 @@ from fleetwatch.store.base import (
     frame,
     time_bounds,
 )
-from fleetwatch.store.lineprotocol import encode
+from fleetwatch.lineprotocol import encode
 from fleetwatch.telemetry import Sample, SeriesKey
 
 
