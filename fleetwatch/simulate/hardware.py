@@ -22,7 +22,8 @@ ORIN_SENSORS_JP6 = (
     ("soc2", "soc2-thermal"),
     ("tj", "tj-thermal"),
 )
-ORIN_SENSORS_JP5 = tuple((name, f"{name.upper()}-therm") for name, _ in ORIN_SENSORS_JP6[:-1]) + (
+ORIN_SENSORS_JP5 = (
+    *((name, f"{name.upper()}-therm") for name, _ in ORIN_SENSORS_JP6[:-1]),
     ("tj", "tj-therm"),
 )
 XAVIER_SENSORS_JP5 = (
@@ -128,8 +129,8 @@ PROFILES: dict[str, HardwareProfile] = {
             idle_w=6.6,
             cpu_w=14.3,
             gpu_w=31.5,
-            r_passive=2.6,
-            fan_gain=3.0,
+            r_passive=3.3,
+            fan_gain=4.0,
             tau_s=300.0,
             fan_max_rpm=5000.0,
             throttle_sensor="tj",
@@ -149,8 +150,8 @@ PROFILES: dict[str, HardwareProfile] = {
             idle_w=5.0,
             cpu_w=8.0,
             gpu_w=12.0,
-            r_passive=5.2,
-            fan_gain=3.0,
+            r_passive=6.5,
+            fan_gain=4.0,
             tau_s=220.0,
             fan_max_rpm=5500.0,
             throttle_sensor="tj",
@@ -168,8 +169,8 @@ PROFILES: dict[str, HardwareProfile] = {
             idle_w=4.2,
             cpu_w=4.5,
             gpu_w=6.5,
-            r_passive=7.5,
-            fan_gain=3.0,
+            r_passive=9.2,
+            fan_gain=4.0,
             tau_s=180.0,
             fan_max_rpm=6000.0,
             throttle_sensor="tj",
@@ -187,8 +188,8 @@ PROFILES: dict[str, HardwareProfile] = {
             idle_w=4.6,
             cpu_w=5.5,
             gpu_w=7.0,
-            r_passive=5.5,
-            fan_gain=3.0,
+            r_passive=8.0,
+            fan_gain=4.0,
             tau_s=200.0,
             fan_max_rpm=5200.0,
             throttle_sensor="cpu",
@@ -238,7 +239,7 @@ PROFILES: dict[str, HardwareProfile] = {
 }
 
 # Edge TPU module: die above enclosure air, per watt; idle and full-clock dynamic power.
-APEX_R_C_PER_W = 12.0
+APEX_R_C_PER_W = 10.0
 APEX_IDLE_W = 0.5
 APEX_DYNAMIC_W = 1.9
 APEX_TAU_S = 90.0

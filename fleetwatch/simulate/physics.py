@@ -250,6 +250,7 @@ def _jetson_thermal(p: FleetParams, s: PhysState, fx: Effects, k: np.ndarray) ->
     ondie = np.where(online, temp, -np.inf)
     ondie[:, TJ] = -np.inf
     temp[:, TJ] = ondie.max(axis=1)  # TJ is the max of the on-die sensors
+    temp = np.where(np.isfinite(temp), temp, -256.0)
     # Sensors step in 1/32 °C and sysfs prints whole millidegrees.
     mc = np.floor(np.floor(temp * 32.0) * 1000.0 / 32.0).astype(np.int64)
     mc = np.where(fx.stuck, s.sensor_mc, mc)
@@ -276,7 +277,7 @@ def _coral_thermal(
     s.die_c = np.where(p.is_coral, s.die_c + (enclosure - s.die_c) * k, s.die_c)
     s.apex_util = np.clip(s.cpu[:, None] * np.array([1.1, 0.9])[None, :] + 0.1, 0.0, 1.0)
     s.apex_util = np.where(p.apex_mask, s.apex_util, 0.0)
-    clock = 1.0 / (2.0 ** s.apex_divider)  # the reduced clock reduces the heat
+    clock = 1.0 / (2.0**s.apex_divider)  # the reduced clock reduces the heat
     apex_power = hw.APEX_IDLE_W + hw.APEX_DYNAMIC_W * s.apex_util * clock
     target = s.die_c[:, None] + hw.APEX_R_C_PER_W * fx.dust[:, None] * apex_power
     ka = 0.5 if settle else 1.0 - math.exp(-dt / hw.APEX_TAU_S)

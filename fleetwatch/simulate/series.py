@@ -1,0 +1,378 @@
+"""Canonical samples, vectorised: the fast path from simulator state to fleetwatch samples.
+
+The fleet's series are laid out once as *blocks*: one metric and label pattern over a set of
+devices, with a function reading that block's values from the state arrays. A tick is then a few
+hundred numpy gathers into one flat value array (:class:`SampleBatch`); :class:`Sample` objects are
+built only when asked for, with label dicts built once per series and shared between ticks (treat
+them as read-only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fleetwatch.plugins.catalogue import COMPONENT_STATES
+from fleetwatch.simulate import hardware as hw
+from fleetwatch.simulate import runtime as rtm
+from fleetwatch.simulate.physics import MAX_APEX, SENSOR_INDEX, SENSORS
+from fleetwatch.telemetry import Sample
+
+if TYPE_CHECKING:
+    from fleetwatch.simulate.engine import Simulator
+
+MiB = 1024 * 1024
+Reader = Callable[["Simulator", np.ndarray], np.ndarray]
+FAN = "pwmfan"
+
+
+@dataclass
+class Block:
+    name: str
+    devices: np.ndarray  # device indices
+    extra: dict[str, str] | list[dict[str, str]]  # shared labels, or one dict per device
+    read: Reader
+    present: Reader | None = None
+
+
+@dataclass
+class SampleBatch:
+    """One tick of canonical samples in columns: series ``i`` is ``values[i]`` if ``present[i]``."""
+
+    table: SeriesTable
+    timestamp_ms: int
+    values: np.ndarray
+    present: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.present.sum())
+
+    def samples(self) -> list[Sample]:
+        labels = self.table.labels()
+        ts = self.timestamp_ms
+        vals = self.values.tolist()
+        return [Sample(self.table.names[i], labels[i], vals[i], ts) for i in self._present_idx()]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples())
+
+    def _present_idx(self) -> list[int]:
+        return np.flatnonzero(self.present).tolist()
+
+    def as_dict(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """{(name, sorted label pairs): value} — handy for comparing with parsed formats."""
+        labels = self.table.labels()
+        vals = self.values
+        return {
+            (self.table.names[i], tuple(sorted(labels[i].items()))): float(vals[i])
+            for i in self._present_idx()
+        }
+
+
+class SeriesTable:
+    """The fleet's series, in block order."""
+
+    def __init__(self, sim: Simulator, blocks: list[Block]) -> None:
+        self.sim = sim
+        self.blocks = blocks
+        self.names: list[str] = []
+        for b in blocks:
+            self.names.extend([b.name] * len(b.devices))
+        self.size = len(self.names)
+        self._labels: list[dict[str, str]] | None = None
+
+    def labels(self) -> list[dict[str, str]]:
+        if self._labels is None:
+            devs = self.sim.devices
+            out: list[dict[str, str]] = []
+            for b in self.blocks:
+                for j, i in enumerate(b.devices.tolist()):
+                    extra = b.extra[j] if isinstance(b.extra, list) else b.extra
+                    out.append({"device": devs[i].id, "site": devs[i].site, **extra})
+            self._labels = out
+        return self._labels
+
+    def evaluate(self) -> SampleBatch:
+        values = np.empty(self.size)
+        present = np.ones(self.size, dtype=bool)
+        at = 0
+        for b in self.blocks:
+            n = len(b.devices)
+            values[at : at + n] = b.read(self.sim, b.devices)
+            if b.present is not None:
+                present[at : at + n] = b.present(self.sim, b.devices)
+            at += n
+        return SampleBatch(self, round(self.sim.t * 1000), values, present)
+
+
+# --- readers shared with the text formats ------------------------------------------------------
+
+
+def rail_milliamps(sim: Simulator, idx: np.ndarray, rail: hw.Rail) -> np.ndarray:
+    """INA3221 current of one rail, whole mA, from the rail's share of the load."""
+    s = sim.state
+    dyn = rail.cpu_w * s.cpu[idx] + rail.gpu_w * gpu_ratio(sim, idx)
+    dyn = np.where(s.throttled[idx], dyn * 0.5, dyn)
+    return np.round((rail.base_w + dyn) * 1e6 / rail.millivolts)
+
+
+def gpu_ratio(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+    """GPU load as tegrastats prints it: whole percent."""
+    return np.round(sim.state.gpu[idx] * 100.0) / 100.0
+
+
+def cpu_ratio(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+    return sim.state.cpu[idx]
+
+
+def memory_mib(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+    """Device memory in use, in whole MiB (tegrastats RAM, Greengrass SystemMemUsage)."""
+    return np.floor(sim.state.memory_used[idx] / MiB)
+
+
+def headroom(temps_c: np.ndarray, trips_c: np.ndarray) -> np.ndarray:
+    """Degrees to the lowest trip point not yet reached (negative past the last one)."""
+    reached = temps_c[:, None] >= trips_c
+    nxt = np.where(reached, np.inf, trips_c).min(axis=1)
+    return np.where(np.isfinite(nxt), nxt, trips_c[-1]) - temps_c
+
+
+# --- the layout ---------------------------------------------------------------------------------
+
+
+def build_table(sim: Simulator) -> SeriesTable:
+    devs = sim.devices
+    idx_of: Callable[[Callable[[Any], bool]], np.ndarray] = lambda pred: np.array(  # noqa: E731
+        [d.index for d in devs if pred(d)], dtype=np.int64
+    )
+    blocks: list[Block] = []
+    blocks += _jetson_blocks(sim, idx_of)
+    blocks += _coral_blocks(sim, idx_of)
+    blocks += _iotedge_blocks(sim, idx_of(lambda d: d.runtime == "iotedge"))
+    blocks += _greengrass_blocks(sim, idx_of(lambda d: d.runtime == "greengrass"))
+    everyone = np.arange(len(devs), dtype=np.int64)
+    blocks.append(Block("cpu_utilization_ratio", everyone, {}, cpu_ratio))
+    return SeriesTable(sim, [b for b in blocks if len(b.devices)])
+
+
+def _sensor_reader(col: int) -> tuple[Reader, Reader]:
+    def read(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+        return sim.state.sensor_mc[idx, col] / 1000.0
+
+    def online(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+        return sim.state.sensor_online[idx, col]
+
+    return read, online
+
+
+def _jetson_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Block]:
+    p = sim.params
+    blocks: list[Block] = []
+    for name in SENSORS:
+        col = SENSOR_INDEX[name]
+        idx = np.flatnonzero(p.has_sensor[:, col])
+        read, online = _sensor_reader(col)
+        blocks.append(Block("temperature_celsius", idx, {"sensor": name}, read, online))
+    for model, prof in hw.PROFILES.items():
+        if prof.kind != "jetson":
+            continue
+        idx = idx_of(lambda d, m=model: d.hardware_model == m)
+        col = SENSOR_INDEX[prof.throttle_sensor]
+        trips_c = np.array([mc / 1000.0 for mc, _ in prof.trip_points])
+        for k, (mc, typ) in enumerate(prof.trip_points):
+            lab = {"sensor": prof.throttle_sensor, "trip": str(k), "type": typ}
+            blocks.append(
+                Block(
+                    "thermal_trip_point_celsius",
+                    idx,
+                    lab,
+                    lambda s, i, v=mc: np.full(len(i), v / 1000.0),
+                )
+            )
+        blocks.append(
+            Block(
+                "thermal_headroom_celsius",
+                idx,
+                {"sensor": prof.throttle_sensor},
+                lambda s, i, c=col, tr=trips_c: headroom(s.state.sensor_mc[i, c] / 1000.0, tr),
+            )
+        )
+        for rail in prof.rails:
+            blocks.append(
+                Block(
+                    "power_watts",
+                    idx,
+                    {"rail": rail.name},
+                    lambda s, i, r=rail: r.millivolts * rail_milliamps(s, i, r) / 1e6,
+                )
+            )
+    jet = np.flatnonzero(p.is_jetson)
+    blocks += [
+        Block("fan_speed_rpm", jet, {"fan": FAN}, lambda s, i: s.state.fan_rpm[i].astype(float)),
+        Block("fan_pwm_ratio", jet, {"fan": FAN}, lambda s, i: s.state.fan_pwm[i] / 255.0),
+        Block("gpu_utilization_ratio", jet, {}, gpu_ratio),
+        Block(
+            "memory_total_bytes",
+            jet,
+            {},
+            lambda s, i: np.floor(s.params.memory_bytes[i] / MiB) * MiB,
+        ),
+    ]
+    mem = np.flatnonzero(p.is_jetson | sim.runtime.is_greengrass)
+    blocks.append(Block("memory_used_bytes", mem, {}, lambda s, i: memory_mib(s, i) * MiB))
+    return blocks
+
+
+def _coral_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Block]:
+    p = sim.params
+    trips_c = np.array(hw.CORAL_TRIP_POINTS_MILLIC) / 1000.0
+    blocks: list[Block] = []
+    for a in range(MAX_APEX):
+        idx = np.flatnonzero(p.apex_mask[:, a])
+        sensor = f"apex_{a}"
+        blocks.append(
+            Block(
+                "temperature_celsius",
+                idx,
+                {"sensor": sensor},
+                lambda s, i, a=a: s.state.apex_mc[i, a] / 1000.0,
+            )
+        )
+        for k in range(3):
+            lab = {"sensor": sensor, "trip": str(k), "type": "throttle"}
+            blocks.append(
+                Block(
+                    "thermal_trip_point_celsius",
+                    idx,
+                    lab,
+                    lambda s, i, v=trips_c[k]: np.full(len(i), v),
+                )
+            )
+        blocks.append(
+            Block(
+                "coral_tpu_clock_hertz",
+                idx,
+                {"sensor": sensor},
+                lambda s, i, a=a: np.array(hw.CORAL_CLOCKS_HZ)[s.state.apex_divider[i, a]],
+            )
+        )
+        blocks.append(
+            Block(
+                "thermal_headroom_celsius",
+                idx,
+                {"sensor": sensor},
+                lambda s, i, a=a: headroom(s.state.apex_mc[i, a] / 1000.0, trips_c),
+            )
+        )
+    return blocks
+
+
+def _iotedge_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
+    blocks: list[Block] = []
+    for m, module in enumerate(rtm.IOTEDGE_MODULES):
+        lab = {"module": module}
+        blocks += [
+            Block(
+                "memory_used_bytes",
+                idx,
+                lab,
+                lambda s, i, m=m: np.floor(s.runtime.module_memory[i, m]),
+            ),
+            Block("memory_total_bytes", idx, lab, lambda s, i: s.params.memory_bytes[i]),
+            Block(
+                "network_receive_bytes_total",
+                idx,
+                lab,
+                lambda s, i, m=m: np.floor(s.runtime.net_in[i, m]),
+            ),
+            Block(
+                "network_transmit_bytes_total",
+                idx,
+                lab,
+                lambda s, i, m=m: np.floor(s.runtime.net_out[i, m]),
+            ),
+            Block("module_availability_ratio", idx, lab, lambda s, i, m=m: availability(s, i, m)),
+        ]
+        if m in rtm.STARTED_MODULES:
+            blocks.append(
+                Block(
+                    "module_restarts_total",
+                    idx,
+                    lab,
+                    lambda s, i, m=m: s.runtime.module_start[i, m],
+                )
+            )
+    host = {"module": "host"}
+    blocks += [
+        Block("memory_used_bytes", idx, host, lambda s, i: np.floor(s.state.memory_used[i])),
+        Block("memory_total_bytes", idx, host, lambda s, i: s.params.memory_bytes[i]),
+        Block(
+            "message_queue_length",
+            idx,
+            {"endpoint": "iothub", "priority": "2000000000"},
+            lambda s, i: s.runtime.queue[i],
+        ),
+        Block(
+            "message_queue_length",
+            idx,
+            [
+                {
+                    "endpoint": f"{sim.devices[i].id}/telemetryForwarder/input1",
+                    "priority": "2000000000",
+                }
+                for i in idx.tolist()
+            ],
+            lambda s, i: np.zeros(len(i)),
+        ),
+        Block("uplink_offline_total", idx, {}, lambda s, i: s.runtime.offline_count[i]),
+    ]
+    for k in range(2):
+        sub = idx[sim.params.disk_total[idx, k] > 0]
+        labs = [{"disk": sim.devices[i].profile.disks[k][0]} for i in sub.tolist()]
+        blocks += [
+            Block("disk_free_bytes", sub, labs, lambda s, i, k=k: disk_free(s, i, k)),
+            Block("disk_total_bytes", sub, labs, lambda s, i, k=k: s.params.disk_total[i, k]),
+        ]
+    return blocks
+
+
+def availability(sim: Simulator, idx: np.ndarray, m: int) -> np.ndarray:
+    rt = sim.runtime
+    exp = rt.expected_s[idx, m]
+    return np.divide(rt.running_s[idx, m], exp, out=np.ones(len(idx)), where=exp > 0)
+
+
+def disk_free(sim: Simulator, idx: np.ndarray, k: int) -> np.ndarray:
+    return np.floor(sim.params.disk_total[idx, k] - sim.state.disk_used[idx, k])
+
+
+def _greengrass_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
+    blocks: list[Block] = []
+    for c, (component, *_rest) in enumerate(rtm.GG_COMPONENTS):
+        for si, state in enumerate(COMPONENT_STATES):
+            blocks.append(
+                Block(
+                    "component_state",
+                    idx,
+                    {"component": component, "state": state},
+                    lambda s, i, c=c, si=si: (s.runtime.comp_state[i, c] == si).astype(float),
+                )
+            )
+    blocks.append(
+        Block(
+            "device_healthy", idx, {}, lambda s, i: rtm.device_healthy(s.runtime)[i].astype(float)
+        )
+    )
+    for k, status in enumerate(rtm.DEPLOYMENT_STATUSES):
+        blocks.append(
+            Block(
+                "deployment_status",
+                idx,
+                {"deployment": "fleetwatch-workload", "status": status},
+                lambda s, i, k=k: (s.runtime.deployment_status[i] == k).astype(float),
+            )
+        )
+    return blocks
