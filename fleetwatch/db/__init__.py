@@ -53,7 +53,11 @@ def utcnow() -> datetime:
 
 
 # Every module holding ORM classes. A domain adds its own line.
-MODEL_MODULES = ("fleetwatch.fleet.models", "fleetwatch.analysis.models")
+MODEL_MODULES = (
+    "fleetwatch.fleet.models",
+    "fleetwatch.analysis.models",
+    "fleetwatch.alerting.models",
+)
 
 
 def load_models() -> MetaData:
