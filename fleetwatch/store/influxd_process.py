@@ -58,6 +58,7 @@ class InfluxdProcess:
         self.binary = binary or shutil.which("influxd") or "/usr/bin/influxd"
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="fleetwatch-influxd-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.http_port = free_port()
         self.rpc_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
