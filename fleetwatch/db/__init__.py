@@ -56,7 +56,9 @@ def utcnow() -> datetime:
 MODEL_MODULES = (
     "fleetwatch.fleet.models",
     "fleetwatch.analysis.models",
+    "fleetwatch.api.models",
     "fleetwatch.alerting.models",
+    "fleetwatch.actions.models",
 )
 
 
