@@ -6,11 +6,13 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from fleetwatch.simulate import faults as flt
 from fleetwatch.simulate import physics, runtime
+from fleetwatch.simulate.formats import edgehub, greengrass, iotedge, sysfs, tegrastats
 from fleetwatch.simulate.inventory import Device, Site, build_inventory, build_sites
 from fleetwatch.simulate.series import SampleBatch, SeriesTable, build_table
 from fleetwatch.telemetry import Sample
@@ -63,6 +65,7 @@ class Simulator:
         self._fault_rng = np.random.default_rng([cfg.seed, 2])
         self.lock = threading.RLock()
         self.ticks = 0
+        self._rail_averages: dict[str, list[float]] = {}
         self.faults: list[flt.ActiveFault] = []
         self.table: SeriesTable = build_table(self)
         drawn = flt.draw_faults(
@@ -169,3 +172,46 @@ class Simulator:
     def samples(self) -> list[Sample]:
         """Canonical samples of the current tick as :class:`Sample` objects."""
         return self.batch().samples()
+
+    # --- real formats ------------------------------------------------------------------------
+    def edge_agent_metrics(self, device_id: str) -> str:
+        """edgeAgent's Prometheus text for an IoT Edge device."""
+        with self.lock:
+            return iotedge.edge_agent_metrics(self, self._runtime_index(device_id, "iotedge"))
+
+    def edge_hub_metrics(self, device_id: str) -> str:
+        """edgeHub's Prometheus text for an IoT Edge device."""
+        with self.lock:
+            return edgehub.edge_hub_metrics(self, self._runtime_index(device_id, "iotedge"))
+
+    def fleet_status(
+        self, device_id: str, trigger: str = "CADENCE", components: list[int] | None = None
+    ) -> dict[str, Any]:
+        """A Greengrass fleet-status message (bumps the device's sequence number)."""
+        with self.lock:
+            i = self._runtime_index(device_id, "greengrass")
+            return greengrass.fleet_status(self, i, trigger, components)
+
+    def nucleus_emitter(self, device_id: str) -> list[dict[str, Any]]:
+        """A Greengrass nucleus-emitter publish (JSON array)."""
+        with self.lock:
+            return greengrass.nucleus_emitter(self, self._runtime_index(device_id, "greengrass"))
+
+    def tegrastats_line(self, device_id: str) -> str:
+        """One tegrastats line of a Jetson (rail averages run across calls)."""
+        with self.lock:
+            i = self.device(device_id).index
+            if not self.params.is_jetson[i]:
+                raise ValueError(f"{device_id} is not a Jetson")
+            return tegrastats.tegrastats_line(self, i, self._rail_averages)
+
+    def sysfs_files(self, device_id: str) -> dict[str, str]:
+        """The device's sysfs files (Jetson thermal/fan/INA3221 or Coral apex), path -> text."""
+        with self.lock:
+            return sysfs.device_files(self, self.device(device_id).index)
+
+    def _runtime_index(self, device_id: str, runtime_name: str) -> int:
+        device = self.device(device_id)
+        if device.runtime != runtime_name:
+            raise ValueError(f"{device_id} runs {device.runtime}, not {runtime_name}")
+        return device.index
