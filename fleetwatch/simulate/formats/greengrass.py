@@ -30,6 +30,10 @@ EMITTER_STATES = (
 )
 
 
+def _arn(group: str) -> str:
+    return f"arn:aws:greengrass:{REGION_ACCOUNT}:configuration:thinggroup/{group}:14"
+
+
 def fleet_status_topic(thing: str) -> str:
     return f"$aws/things/{thing}/greengrassv2/health/json"
 
@@ -82,7 +86,7 @@ def fleet_status(
         "thing": dev.id,
         "overallDeviceStatus": "HEALTHY" if rtm.device_healthy(rt)[i] else "UNHEALTHY",
         "sequenceNumber": int(rt.sequence[i]),
-        "timestamp": int(round(sim.t * 1000)),
+        "timestamp": round(sim.t * 1000),
         "messageType": "COMPLETE" if complete else "PARTIAL",
         "trigger": trigger,
         "components": [_component(sim, i, c, group) for c in sorted(which)],
@@ -101,7 +105,7 @@ def fleet_status(
                 else ["DEPLOYMENT_FAILURE", "COMPONENT_BROKEN"],
                 "errorTypes": [] if status == "SUCCEEDED" else ["USER_COMPONENT_ERROR"],
             },
-            "fleetConfigurationArnForStatus": f"arn:aws:greengrass:{REGION_ACCOUNT}:configuration:thinggroup/{group}:14",
+            "fleetConfigurationArnForStatus": _arn(group),
             "deploymentId": rt.deployment_id[i],
             "unchangedRootComponents": [],
         }
@@ -110,7 +114,7 @@ def fleet_status(
 
 def nucleus_emitter(sim: Simulator, i: int) -> list[dict[str, Any]]:
     """One nucleus-emitter publish (a JSON array of metrics) for device index ``i``."""
-    ts = int(round(sim.t * 1000))
+    ts = round(sim.t * 1000)
     system = [
         ("Average", "CpuUsage", "Percent", float(sim.state.cpu[i] * 100.0)),
         ("Count", "TotalNumberOfFDs", "Count", 4096 + int(sim.state.cpu[i] * 2000)),

@@ -210,7 +210,8 @@ def _agent_modules(out: _Text, sim: Simulator, i: int) -> None:
     out.family(
         "edgeAgent_total_time_running_correctly_seconds",
         "gauge",
-        "The amount of time the module was specified in the deployment and was in the running state",
+        "The amount of time the module was specified in the deployment and was in the running "
+        "state",
     )
     for m, name in enumerate(rtm.IOTEDGE_MODULES):
         value = rt.running_s[i, m]
@@ -252,7 +253,8 @@ def _agent_tail(out: _Text, sim: Simulator, i: int) -> None:
     out.family(
         "edgeAgent_iothub_syncs_total",
         "counter",
-        "The amount of times edgeAgent attempted to sync with iotHub, both successful and unsuccessful",
+        "The amount of times edgeAgent attempted to sync with iotHub, both successful and "
+        "unsuccessful",
     )
     out.sample("edgeAgent_iothub_syncs_total", [("ms_telemetry", "True")], rt.syncs[i])
     out.family(
@@ -298,7 +300,8 @@ def _agent_tail(out: _Text, sim: Simulator, i: int) -> None:
     out.family(
         "edgeAgent_metadata",
         "gauge",
-        "General metadata about the device. The value is always 0, information is encoded in the tags.",
+        "General metadata about the device. The value is always 0, information is encoded in "
+        "the tags.",
     )
     host = {
         "OperatingSystemType": "linux",

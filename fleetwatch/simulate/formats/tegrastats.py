@@ -84,7 +84,7 @@ def tegrastats_line(sim: Simulator, i: int, averages: dict[str, list[float]] | N
     loads = core_loads(sim, i)
     mhz = CPU_MAX_MHZ[dev.hardware_model]
     cpu = ",".join(f"{v}%@{mhz if v >= 5 else 729}" for v in loads)
-    gpu = int(round(gpu_ratio(sim, np.array([i]))[0] * 100))
+    gpu = round(float(gpu_ratio(sim, np.array([i]))[0]) * 100)
     freqs = ",".join([str(prof.gpu_max_mhz if gpu > 0 else 0)] * prof.gpcs)
     parts = [
         stamp,
