@@ -1,4 +1,4 @@
-"""edgeHub's built-in metrics (Prometheus text), shaped like the edgeHub fixture (FORMATS.md §1.3)."""
+"""edgeHub's built-in metrics (Prometheus text), shaped like the fixture (FORMATS.md §1.3)."""
 
 from __future__ import annotations
 
