@@ -66,7 +66,10 @@ class PluginRegistry:
         """Load every declared plugin; one that does not import fails loudly, naming it."""
         registry = cls()
         wanted = set(groups)
-        candidates = list(eps) if eps is not None else list(entry_points())
+        if eps is None:
+            candidates = [ep for group in sorted(wanted) for ep in entry_points(group=group)]
+        else:
+            candidates = list(eps)
         for ep in candidates:
             if ep.group not in wanted:
                 continue
