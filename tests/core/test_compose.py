@@ -69,7 +69,7 @@ def test_expected_services_are_declared() -> None:
 
 def test_every_fleetwatch_command_exists() -> None:
     checked = 0
-    for name, service in _services().items():
+    for _name, service in _services().items():
         command = service.get("command")
         if command and command[0] == "fleetwatch":
             _resolve(command)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -92,7 +93,5 @@ def test_series_identity_ignores_label_order() -> None:
 def test_check_sample_only_ever_raises_invalid_sample(
     name: str, labels: dict[str, str], value: float
 ) -> None:
-    try:
+    with contextlib.suppress(InvalidSample):
         check_sample(Sample(name, {"device": "d", "site": "s", **labels}, value, 1))
-    except InvalidSample:
-        pass
