@@ -30,10 +30,23 @@ def series_prefix(name: str, labels: Mapping[str, str]) -> str:
     return _series_prefix(name, tuple(sorted(labels.items())))
 
 
+_PREFIXES: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_PREFIXES_LIMIT = 200_000
+
+
 def encode(samples: Iterable[Sample]) -> bytes:
     """Line protocol for a batch (precision ms), newline-terminated."""
-    parts = [
-        f"{_series_prefix(s.name, tuple(sorted(s.labels.items())))}{s.value!r} {s.timestamp_ms}\n"
-        for s in samples
-    ]
+    prefixes = _PREFIXES
+    parts = []
+    append = parts.append
+    for s in samples:
+        # Keyed on the labels in their own order: cheaper than sorting them for every sample.
+        key = (s.name, tuple(s.labels.items()))
+        prefix = prefixes.get(key)
+        if prefix is None:
+            prefix = _series_prefix(s.name, tuple(sorted(s.labels.items())))
+            if len(prefixes) >= _PREFIXES_LIMIT:
+                prefixes.clear()
+            prefixes[key] = prefix
+        append(f"{prefix}{s.value!r} {s.timestamp_ms}\n")
     return "".join(parts).encode()

@@ -98,8 +98,32 @@ def make_sample(
     return Sample(name, clean, float(value), to_ms(timestamp))
 
 
+_KNOWN_GOOD_SERIES: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+_KNOWN_GOOD_LIMIT = 200_000
+
+
 def check_sample(sample: Sample, *, allow_non_finite: bool = False) -> None:
     """Raise :class:`InvalidSample` naming the sample and the broken rule, or return None."""
+    try:
+        identity = (sample.name, tuple(sample.labels.items()))
+    except (TypeError, AttributeError):
+        identity = None
+    if identity is None or identity not in _KNOWN_GOOD_SERIES:
+        _check_series(sample)
+        if identity is not None and len(_KNOWN_GOOD_SERIES) < _KNOWN_GOOD_LIMIT:
+            _KNOWN_GOOD_SERIES.add(identity)  # series repeat: validate each label set once
+    value = sample.value
+    if type(value) is not float and (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+    ):
+        raise InvalidSample(f"{sample.describe()}: value {value!r} is not a number")
+    if not allow_non_finite and not math.isfinite(value):
+        raise InvalidSample(f"{sample.describe()}: value {value!r} is not finite")
+    if not isinstance(sample.timestamp_ms, int) or sample.timestamp_ms < 0:
+        raise InvalidSample(f"{sample.describe()}: timestamp must be non-negative epoch ms")
+
+
+def _check_series(sample: Sample) -> None:
     if not isinstance(sample.name, str) or not METRIC_NAME_RE.match(sample.name):
         raise InvalidSample(
             f"{sample.describe()}: metric name {sample.name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -126,12 +150,6 @@ def check_sample(sample: Sample, *, allow_non_finite: bool = False) -> None:
                 f"{sample.describe()}: label {key!r} value has a backslash at its end or before "
                 "a comma, '=', space or backslash, which line protocol cannot carry"
             )
-    if isinstance(sample.value, bool) or not isinstance(sample.value, (int, float)):
-        raise InvalidSample(f"{sample.describe()}: value {sample.value!r} is not a number")
-    if not allow_non_finite and not math.isfinite(sample.value):
-        raise InvalidSample(f"{sample.describe()}: value {sample.value!r} is not finite")
-    if not isinstance(sample.timestamp_ms, int) or sample.timestamp_ms < 0:
-        raise InvalidSample(f"{sample.describe()}: timestamp must be non-negative epoch ms")
 
 
 @dataclass(frozen=True, slots=True)
