@@ -45,5 +45,4 @@ class ApiSettings(BaseModel):
         description="assumed spacing of raw samples, used to estimate points per series when "
         "choosing an automatic step",
     )
-    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     log_level: str = Field("info", description="uvicorn log level")
