@@ -1,0 +1,278 @@
+"""Every HTTP call the dashboard makes to the fleetwatch REST API, in one place.
+
+When a route moves, this module is the one edit. Errors never escape as tracebacks: a call
+raises :class:`ApiError` with a sentence fit for the page banner, or :class:`NotAvailable` when
+the API does not serve the route at all (an older or partial deployment), so a page can say
+"not available" and carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+API = "/api/v1"
+
+# Route table: one name per call, so adapting to route changes is an edit here.
+ROUTES: dict[str, str] = {
+    "devices": f"{API}/devices",
+    "device": f"{API}/devices/{{device_id}}",
+    "sites": f"{API}/sites",
+    "metrics_range": f"{API}/metrics/query_range",
+    "metrics_series": f"{API}/metrics/series",
+    "health": f"{API}/health",
+    "forecasts": f"{API}/devices/{{device_id}}/forecasts",
+    "anomalies": f"{API}/devices/{{device_id}}/anomalies",
+    "forecast_path": f"{API}/devices/{{device_id}}/forecast-path",
+    "peers": f"{API}/cohorts/{{cohort}}/peers",
+    "alerts": f"{API}/alerts",
+    "alert_ack": f"{API}/alerts/{{alert_id}}/acknowledge",
+    "silences": f"{API}/silences",
+    "deliveries": f"{API}/notifications/deliveries",
+    "actions": f"{API}/actions",
+    "action_approve": f"{API}/actions/{{action_id}}/approve",
+    "action_reject": f"{API}/actions/{{action_id}}/reject",
+    "audit": f"{API}/actions/audit",
+    "holds": f"{API}/actions/holds",
+}
+
+Params = Mapping[str, Any]
+
+
+class ApiError(Exception):
+    """A call failed; ``str(error)`` is a sentence for the user, ``status`` the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotAvailable(ApiError):
+    """The API does not serve this route (404 on the route itself, or 405)."""
+
+
+def _clean(params: Params | None) -> dict[str, Any]:
+    """Drop empty filters; datetimes go as ISO 8601."""
+    out: dict[str, Any] = {}
+    for key, val in (params or {}).items():
+        if val is None or val == "" or val == []:
+            continue
+        out[key] = val.isoformat() if isinstance(val, datetime) else val
+    return out
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if body.get("detail"):
+            return str(body["detail"])
+    return response.reason_phrase
+
+
+class FleetwatchClient:
+    """A thin, thread-safe client of the REST API with a bearer token and timeouts."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "fleetwatch-dashboard"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- transport -------------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        **path: str,
+    ) -> Any:
+        url = ROUTES[route].format(**{k: quote(str(v), safe="") for k, v in path.items()})
+        try:
+            response = self._http.request(method, url, params=_clean(params), json=json)
+        except httpx.TimeoutException:
+            raise ApiError(f"the API at {self.api_url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the API at {self.api_url}: {exc}") from None
+        if response.status_code >= 400:
+            message = _message(response)
+            # A missing route answers Starlette's bare "Not Found"; a missing thing names itself.
+            if response.status_code == 405 or (
+                response.status_code == 404 and message.lower() == "not found"
+            ):
+                raise NotAvailable(f"{route.replace('_', ' ')} is not available from this API", 404)
+            raise ApiError(f"{message} ({response.status_code})", response.status_code)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(f"the API answered {url} with something that is not JSON") from None
+
+    def _get(self, route: str, params: Params | None = None, **path: str) -> Any:
+        return self._request("GET", route, params=params, **path)
+
+    def _post(self, route: str, body: Any = None, **path: str) -> Any:
+        return self._request("POST", route, json=body if body is not None else {}, **path)
+
+    # --- fleet -----------------------------------------------------------------------------
+    def devices(self, **filters: Any) -> dict[str, Any]:
+        """A page of devices: ``{"items": [...], "total": n}``."""
+        return _page(self._get("devices", filters))
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        return dict(self._get("device", device_id=device_id))
+
+    def sites(self) -> list[dict[str, Any]]:
+        return _items(self._get("sites"))
+
+    # --- metrics ---------------------------------------------------------------------------
+    def series_range(
+        self,
+        *,
+        device: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        step_s: float | None = None,
+        agg: str = "mean",
+        labels: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Series of one metric of one device: ``[{labels, timestamps, values}]``, downsampled
+        by the API to ``step_s`` (the dashboard asks for ~1,500 points per series)."""
+        params: dict[str, Any] = {
+            "device": device,
+            "metric": metric,
+            "start": start,
+            "end": end,
+            "step": step_s,
+            "agg": agg,
+        }
+        if labels:
+            params["label"] = [f"{k}={v}" for k, v in sorted(labels.items())]
+        return _series(self._get("metrics_range", params))
+
+    def list_series(self, *, device: str) -> list[dict[str, Any]]:
+        """Series a device has: ``[{metric, labels}]``."""
+        return _items(self._get("metrics_series", {"device": device}))
+
+    # --- analysis --------------------------------------------------------------------------
+    def health(self, *, site: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        return _items(self._get("health", {"site": site, "status": status}))
+
+    def forecasts(self, device_id: str) -> list[dict[str, Any]]:
+        return _items(self._get("forecasts", device_id=device_id))
+
+    def anomalies(
+        self, device_id: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        return _items(self._get("anomalies", {"start": start, "end": end}, device_id=device_id))
+
+    def forecast_path(
+        self, device_id: str, *, metric: str, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The forecast band of one series: ``{times, mean, lower, upper, limit}``."""
+        params = {"metric": metric, **{k: v for k, v in (labels or {}).items() if k != "device"}}
+        params.pop("site", None)
+        return dict(self._get("forecast_path", params, device_id=device_id))
+
+    def peers(self, cohort: str, *, metric: str) -> list[dict[str, Any]]:
+        return _items(self._get("peers", {"metric": metric}, cohort=cohort))
+
+    # --- alerting --------------------------------------------------------------------------
+    def alerts(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("alerts", filters))
+
+    def acknowledge(
+        self, alert_id: str | int, *, expires_at: datetime, comment: str = ""
+    ) -> dict[str, Any]:
+        body = {"expires_at": expires_at.isoformat(), "comment": comment or None}
+        return dict(self._post("alert_ack", body, alert_id=str(alert_id)) or {})
+
+    def silences(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("silences", filters))
+
+    def create_silence(
+        self,
+        *,
+        matchers: list[dict[str, Any]],
+        starts_at: datetime,
+        ends_at: datetime,
+        comment: str,
+        created_by: str = "dashboard",
+    ) -> dict[str, Any]:
+        body = {
+            "matchers": matchers,
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "comment": comment,
+            "created_by": created_by,
+        }
+        return dict(self._post("silences", body) or {})
+
+    def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("deliveries", filters))
+
+    # --- actions ---------------------------------------------------------------------------
+    def actions(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("actions", filters))
+
+    def decide(self, action_id: str | int, *, approve: bool, reason: str) -> dict[str, Any]:
+        route = "action_approve" if approve else "action_reject"
+        return dict(self._post(route, {"reason": reason}, action_id=str(action_id)) or {})
+
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("audit", filters))
+
+    def holds(self, **filters: Any) -> list[dict[str, Any]]:
+        return _items(self._get("holds", filters))
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    """A list answer, whether bare or wrapped as ``{"items": [...]}``."""
+    if isinstance(body, dict):
+        for key in ("items", "data", "results"):
+            if isinstance(body.get(key), list):
+                return list(body[key])
+        return []
+    return list(body or [])
+
+
+def _page(body: Any) -> dict[str, Any]:
+    if isinstance(body, list):
+        return {"items": body, "total": len(body)}
+    items = _items(body)
+    return {"items": items, "total": int(body.get("total", len(items)))}
+
+
+def _series(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and isinstance(body.get("series"), list):
+        return list(body["series"])
+    return _items(body)

@@ -1,0 +1,1 @@
+"""One module per page: ``layout(query)`` and ``register(app, client)``."""

@@ -1,0 +1,330 @@
+"""Device page: series over a chosen range with anomalies, forecasts (band, limits, time to limit
+in words), component/deployment timeline, its alerts and actions, and peers in its cohort."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboards import figures, ui, words
+from dashboards import theme as th
+from dashboards.client import FleetwatchClient
+
+RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+DEFAULT_RANGE = "24h"
+# Steps the API is asked for: the smallest that keeps a series at or under MAX_POINTS.
+STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+MAX_POINTS = 2000
+MAX_PANELS = 6
+MAX_FORECAST_PATHS = 3
+DEFAULT_METRICS = ("temperature_celsius", "memory_used_bytes", "disk_free_bytes")
+TIMELINES = (
+    ("component_state", "component", "state"),
+    ("deployment_status", "deployment", "status"),
+)
+
+
+def step_for(span: timedelta, max_points: int = MAX_POINTS) -> int:
+    """The downsampling step for a range: ~1,000–2,000 points per series."""
+    seconds = span.total_seconds()
+    for step in STEPS_S:
+        if seconds / step <= max_points:
+            return step
+    return STEPS_S[-1]
+
+
+def layout(device_id: str, query: dict[str, list[str]]) -> html.Div:
+    span = ui.first(query, "range", DEFAULT_RANGE)
+    return html.Div(
+        [
+            dcc.Store(id="dv-device", data=device_id),
+            html.Div(id="dv-banner", className="banner"),
+            html.Div(id="dv-header", className="card device-header"),
+            html.Div(
+                [
+                    dcc.RadioItems(
+                        id="dv-range", options=list(RANGES), inline=True,
+                        value=span if span in RANGES else DEFAULT_RANGE, className="filter-states",
+                    ),
+                    dcc.Dropdown(
+                        id="dv-metrics", multi=True, value=query.get("metrics", []),
+                        placeholder="metrics", className="filter filter-wide",
+                    ),
+                ],
+                className="filters",
+            ),
+            ui.section("Time to limit", html.Ul(id="dv-forecasts", className="sentences")),
+            ui.section("Series", dcc.Graph(id="dv-series", config={"displaylogo": False})),
+            ui.section("Component and deployment states",
+                       dcc.Graph(id="dv-timeline", config={"displaylogo": False})),
+            ui.section(
+                "Against its cohort",
+                dcc.Dropdown(id="dv-peer-metric", clearable=False, className="filter",
+                             value=ui.first(query, "peer", "temperature_celsius")),
+                dcc.Graph(id="dv-peers", config={"displaylogo": False}),
+            ),
+            html.Div(
+                [ui.section("Alerts", html.Div(id="dv-alerts")),
+                 ui.section("Actions", html.Div(id="dv-actions"))],
+                className="columns",
+            ),
+        ]
+    )  # fmt: skip
+
+
+@dataclass
+class DevicePage:
+    """Everything the device page shows, built from API payloads."""
+
+    device: dict[str, Any]
+    metrics: list[str]
+    chosen: list[str]
+    sentences: list[str]
+    series: go.Figure
+    timeline: go.Figure
+    alerts: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    points_drawn: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _choose(metrics: list[str], forecasts: list[dict], chosen: list[str]) -> list[str]:
+    if chosen:
+        return chosen[:MAX_PANELS]
+    picks = [f["metric"] for f in forecasts if f.get("will_cross")]
+    picks += [m for m in DEFAULT_METRICS if m in metrics]
+    return list(dict.fromkeys(picks))[:4] or metrics[:2]
+
+
+def build_device_page(
+    client: FleetwatchClient,
+    device_id: str,
+    *,
+    span: str = DEFAULT_RANGE,
+    chosen: list[str] | None = None,
+    theme: th.Theme = "light",
+    now: datetime | None = None,
+) -> DevicePage:
+    """Fetch and build the device page; failed calls become banner lines, not tracebacks."""
+    errors = ui.Errors()
+    end = now or datetime.now(tz=UTC)
+    start = end - RANGES.get(span, RANGES[DEFAULT_RANGE])
+    step = step_for(end - start)
+    device = errors.call(lambda: client.device(device_id), {"id": device_id}, "device")
+    forecasts = errors.call(lambda: client.forecasts(device_id), [], "forecasts")
+    listed = errors.call(lambda: client.list_series(device=device_id), [], "series list")
+    metrics = sorted({str(s.get("metric") or s.get("name")) for s in listed} or DEFAULT_METRICS)
+    picks = _choose(metrics, forecasts, chosen or [])
+    panels = []
+    for metric in picks:
+        series = errors.call(
+            lambda m=metric: client.series_range(
+                device=device_id, metric=m, start=start, end=end, step_s=step
+            ),
+            [],
+            metric,
+        )
+        panels.append({"metric": metric, "series": series})
+    anomalies = errors.call(
+        lambda: client.anomalies(device_id, start=start, end=end), [], "anomalies"
+    )
+    paths = _forecast_paths(client, device_id, forecasts, picks)
+    revision = f"series:{device_id}:{span}:{','.join(picks)}"
+    return DevicePage(
+        device=device,
+        metrics=metrics,
+        chosen=picks,
+        sentences=[words.forecast_sentence(f) for f in _by_urgency(forecasts)],
+        series=figures.device_series(
+            panels, anomalies=anomalies, forecasts=forecasts, paths=paths, theme=theme,
+            revision=revision,
+        ),
+        timeline=_timeline(client, device_id, start, end, step, theme, errors),
+        alerts=errors.call(lambda: client.alerts(device=device_id), [], "alerts"),
+        actions=errors.call(lambda: client.actions(device_id=device_id), [], "actions"),
+        points_drawn=max((len(s.get("values", [])) for p in panels for s in p["series"]),
+                         default=0),
+        errors=list(errors),
+    )  # fmt: skip
+
+
+def _by_urgency(forecasts: list[dict]) -> list[dict]:
+    def key(f: dict) -> tuple[int, float]:
+        ttt = f.get("time_to_threshold_s")
+        return (0 if f.get("will_cross") and ttt is not None else 1, ttt or 0.0)
+
+    return sorted(forecasts, key=key)
+
+
+def _forecast_paths(
+    client: FleetwatchClient, device_id: str, forecasts: list[dict], picks: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Forecast bands of the most urgent crossing series; where the API has no forecast path
+    the figure draws the crossing interval from the forecast itself, so none is an error."""
+    wanted = [f for f in _by_urgency(forecasts) if f.get("will_cross") and f["metric"] in picks]
+    paths: dict[str, dict[str, Any]] = {}
+    quiet = ui.Errors()
+    for f in wanted[:MAX_FORECAST_PATHS]:
+        path = quiet.call(
+            lambda f=f: client.forecast_path(device_id, metric=f["metric"], labels=f.get("labels")),
+            None,
+        )
+        if path:
+            paths[figures.series_key(f["metric"], f.get("labels"))] = path
+    return paths
+
+
+def _timeline(
+    client: FleetwatchClient,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    step: int,
+    theme: th.Theme,
+    errors: ui.Errors,
+) -> go.Figure:
+    series: list[dict[str, Any]] = []
+    key_label, state_label = TIMELINES[0][1], TIMELINES[0][2]
+    for metric, key, state in TIMELINES:
+        got = errors.call(
+            lambda m=metric: client.series_range(
+                device=device_id, metric=m, start=start, end=end, step_s=step, agg="max"
+            ),
+            [],
+            metric,
+        )
+        for s in got:
+            labels = dict(s.get("labels") or {})
+            # Both kinds share one chart: deployments are keyed like components.
+            labels.setdefault(key_label, f"{key} {labels.get(key, '')}".strip())
+            labels.setdefault(state_label, labels.get(state, ""))
+            series.append({**s, "labels": labels})
+    return figures.state_timeline(
+        series, key_label=key_label, state_label=state_label, theme=theme,
+        revision=f"timeline:{device_id}",
+    )  # fmt: skip
+
+
+def _header(device: dict[str, Any]) -> list[Any]:
+    summary = device.get("health_summary") or {}
+    facts = [
+        ("site", device.get("site_id")), ("cohort", device.get("cohort")),
+        ("hardware", device.get("hardware_model")), ("accelerator", device.get("accelerator")),
+        ("firmware", device.get("firmware")), ("runtime", device.get("runtime")),
+        ("node", device.get("node_name")), ("last seen", words.ago(device.get("last_seen_at"))),
+    ]  # fmt: skip
+    status = str(summary.get("status", "unknown"))
+    risk = summary.get("risk_24h")
+    return [
+        html.H1([device.get("id", "device"), " ", ui.badge(status)]),
+        html.P(f"risk in 24 h: {risk:.0%}" if risk is not None else "not analysed yet",
+               className="risk-line"),
+        html.Dl([part for name, val in facts if val
+                 for part in (html.Dt(name), html.Dd(str(val)))], className="facts"),
+    ]  # fmt: skip
+
+
+def _alerts(rows: list[dict[str, Any]]) -> html.Div:
+    return ui.table(
+        rows,
+        [
+            ("severity", lambda r: ui.badge(str(r.get("severity", "")))),
+            ("alert", "rule"),
+            ("state", "state"),
+            ("summary", lambda r: (r.get("annotations") or {}).get("summary")),
+            ("since", lambda r: words.ago(r.get("starts_at") or r.get("active_at"))),
+        ],
+        empty="no alerts",
+    )
+
+
+def _actions(rows: list[dict[str, Any]]) -> html.Div:
+    return ui.table(
+        rows,
+        [
+            ("action", "kind"),
+            ("state", lambda r: ui.badge(str(r.get("state", "")))),
+            ("why", lambda r: "; ".join(r.get("reasons") or [])),
+            ("when", lambda r: words.clock(r.get("created_at"))),
+        ],
+        empty="no actions",
+    )
+
+
+def register(app: Dash, client: FleetwatchClient) -> None:
+    @app.callback(
+        Output("dv-banner", "children"),
+        Output("dv-header", "children"),
+        Output("dv-forecasts", "children"),
+        Output("dv-series", "figure"),
+        Output("dv-timeline", "figure"),
+        Output("dv-alerts", "children"),
+        Output("dv-actions", "children"),
+        Output("dv-metrics", "options"),
+        Output("dv-peer-metric", "options"),
+        Input("refresh", "n_intervals"),
+        Input("dv-range", "value"),
+        Input("dv-metrics", "value"),
+        Input("theme-store", "data"),
+        State("dv-device", "data"),
+    )
+    def _refresh(
+        _: int, span: str, chosen: list[str] | None, theme: str | None, device_id: str
+    ) -> tuple[Any, ...]:
+        page = build_device_page(
+            client, device_id, span=span, chosen=chosen or [], theme=th.normalise(theme)
+        )
+        sentences = [html.Li(s) for s in page.sentences] or [html.Li("no forecast yet")]
+        options = [{"label": m, "value": m} for m in page.metrics]
+        return (
+            ui.banner(page.errors),
+            _header(page.device),
+            sentences,
+            page.series,
+            page.timeline,
+            _alerts(page.alerts),
+            _actions(page.actions),
+            options,
+            options,
+        )
+
+    @app.callback(
+        Output("dv-peers", "figure"),
+        Input("refresh", "n_intervals"),
+        Input("dv-peer-metric", "value"),
+        Input("theme-store", "data"),
+        State("dv-device", "data"),
+    )
+    def _peers(_: int, metric: str | None, theme: str | None, device_id: str) -> go.Figure:
+        metric = metric or "temperature_celsius"
+        errors = ui.Errors()
+        device = errors.call(lambda: client.device(device_id), {}, "device")
+        cohort = device.get("cohort")
+        peers = (
+            errors.call(lambda: client.peers(cohort, metric=metric), [], "peers") if cohort else []
+        )
+        fig = figures.peer_comparison(peers, device_id, metric, th.normalise(theme))
+        if errors and not peers:
+            fig.layout.annotations[0].text = "; ".join(errors)
+        return fig
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("dv-range", "value"),
+        Input("dv-metrics", "value"),
+        Input("dv-peer-metric", "value"),
+        prevent_initial_call=True,
+    )
+    def _remember(span: str, chosen: list[str] | None, peer: str | None) -> Any:
+        if span is None:
+            return no_update
+        return ui.to_search({"range": span, "metrics": chosen or [], "peer": peer})  # fmt: skip
