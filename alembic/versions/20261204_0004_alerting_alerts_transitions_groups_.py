@@ -2,7 +2,7 @@
 
 Revision ID: 20261204_0004
 Revises: 20261204_0001
-Create Date: 2026-12-04 20:43:57.982975
+Create Date: 2026-12-04 20:47:44.976147
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('notified_firing', sa.JSON(), nullable=False),
     sa.Column('firing_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('notified_acked', sa.Boolean(), nullable=False),
     sa.Column('active_count', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_groups')),
@@ -98,6 +99,7 @@ def upgrade() -> None:
     sa.Column('delivery_state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['group_id'], ['alert_groups.id'], name=op.f('fk_alert_notifications_group_id_alert_groups'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_notifications')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_alert_notifications_idempotency_key'))

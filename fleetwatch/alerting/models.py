@@ -85,6 +85,7 @@ class AlertGroup(Base):
     notified_firing: Mapped[list[str]] = mapped_column(JSON, default=list)
     firing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notified_acked: Mapped[bool] = mapped_column(Boolean, default=False)
     active_count: Mapped[int] = mapped_column(Integer, default=0)
     seq: Mapped[int] = mapped_column(Integer, default=0)  # flushes so far
 
@@ -98,9 +99,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(1100), unique=True)
-    group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("alert_groups.id", ondelete="SET NULL")
-    )
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("alert_groups.id", ondelete="SET NULL"))
     group_key: Mapped[str] = mapped_column(String(1000))
     receiver: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))  # firing | resolved
@@ -112,6 +111,8 @@ class Notification(Base):
     delivery_state: Mapped[str] = mapped_column(String(16), default="pending")  # sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a Retry-After longer than we wait in-process defers the next attempt to a later dispatch
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_alert_notifications_state", "delivery_state", "created_at"),)
 

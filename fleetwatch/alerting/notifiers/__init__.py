@@ -1,0 +1,1 @@
+"""Notifier plugins shipped with fleetwatch (declared as ``fleetwatch.notifiers`` entry points)."""
