@@ -1,0 +1,329 @@
+"""Time until a series crosses a known limit (trip point, disk capacity, memory limit).
+
+Two vectorised forecasters over many series at once (series x time, regular sampling, NaN for
+missing points), both looking only at the trailing window of each series:
+
+* :func:`predict_linear_time_to_threshold` is Prometheus' ``predict_linear``: a least-squares
+  line over a fixed window, extrapolated to the limit. It is the baseline ops use today.
+* :func:`forecast_time_to_threshold` fits a line to each half of a longer window. When the
+  slope falls significantly from the first half to the second, the series is approaching an
+  equilibrium (a first-order thermal response to load or a fan failure, the top of a daily
+  cycle) and the trend is extrapolated with the matching exponential damping; otherwise it is
+  extrapolated linearly (disk fill, memory leak). The interval comes from the standard errors
+  of the recent slope and level; "no crossing expected" is ``inf``, when the damped path
+  levels off below the limit, the recent slope is not significantly towards the limit, or the
+  crossing lies beyond ``max_horizon_seconds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models._common import BoolArray, FloatArray, as_2d, per_series
+
+WEEK_SECONDS = 7 * 86_400.0
+AGREE_Z = 0.0
+SWING_SMOOTHING = 3
+# Time constants tried for an exponential approach, as multiples of the window length.
+APPROACH_TAU_FACTORS = (0.1, 0.15, 0.22, 0.33, 0.5, 0.75, 1.1, 1.6, 2.4)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """Weighted least-squares line per series, time measured in points from the window end."""
+
+    slope: FloatArray
+    level_at_end: FloatArray
+    slope_se: FloatArray
+    level_se: FloatArray
+    n_points: FloatArray
+
+
+@dataclass(frozen=True)
+class TimeToThreshold:
+    """Per-series forecast of the time (seconds) until the limit is crossed.
+
+    ``time_to_threshold`` is the point estimate, ``lower``/``upper`` the interval (``upper``
+    may be ``inf``); all are ``inf`` when no crossing is expected within the max horizon and 0
+    when the limit is already crossed. ``slope`` is per second at the end of the window (in
+    the direction of the limit), ``time_constant`` the fitted damping time constant in
+    seconds (``inf`` for a linear trend).
+    """
+
+    time_to_threshold: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    crossing_expected: BoolArray
+    already_crossed: BoolArray
+    level: FloatArray
+    slope: FloatArray
+    time_constant: FloatArray
+
+    def to_dict(self) -> dict[str, list[float] | list[bool]]:
+        """Plain lists (``inf`` kept as float('inf')) for persistence."""
+        return {name: getattr(self, name).tolist() for name in self.__dataclass_fields__}
+
+    def will_cross_within(self, horizon_seconds: float) -> BoolArray:
+        """The "will cross within horizon" call, made when even the late end of the interval
+        (``upper``) falls inside the horizon: an alert that a person or an orchestrator acts
+        on should not fire on the upswing of a daily cycle."""
+        return np.asarray(self.crossing_expected & (self.upper <= horizon_seconds), dtype=bool)
+
+
+@dataclass(frozen=True)
+class _Regression:
+    """``y = intercept + coef * x`` per series, with what the standard errors need."""
+
+    coef: FloatArray
+    intercept: FloatArray
+    rss: FloatArray
+    sxx: FloatArray
+    x_mean: FloatArray
+    n: FloatArray
+
+
+def _regress(window: FloatArray, x: FloatArray) -> _Regression:
+    """Least squares of each row of ``window`` on the shared regressor ``x`` (NaN ignored)."""
+    mask = np.isfinite(window)
+    w = mask.astype(np.float64)
+    n = w.sum(axis=1)
+    safe_n = np.maximum(n, 1.0)
+    x_mean = (w * x).sum(axis=1) / safe_n
+    y_mean = np.where(mask, window, 0.0).sum(axis=1) / safe_n
+    dx = (x - x_mean[:, np.newaxis]) * w
+    # Centre the values too: metrics like bytes are large and the sums would lose precision.
+    dy = np.where(mask, window - y_mean[:, np.newaxis], 0.0)
+    sxx = (dx * dx).sum(axis=1)
+    with np.errstate(all="ignore"):
+        coef = np.where(sxx > 0, (dx * dy).sum(axis=1) / sxx, np.nan)
+        residual = dy - coef[:, np.newaxis] * dx
+        rss = (residual * residual * w).sum(axis=1)
+    return _Regression(coef, y_mean - coef * x_mean, rss, sxx, x_mean, n)
+
+
+def fit_lines(window: FloatArray) -> LineFit:
+    """Least-squares line through each row of ``window`` (NaN ignored), vectorised.
+
+    Time is in points, 0 at the last column, so ``level_at_end`` is the fitted value now.
+    """
+    t = np.arange(1 - window.shape[1], 1, dtype=np.float64)
+    fit = _regress(window, t)
+    safe_n = np.maximum(fit.n, 1.0)
+    with np.errstate(all="ignore"):
+        variance = fit.rss / np.maximum(fit.n - 2.0, 1.0)
+        slope_se = np.sqrt(variance / fit.sxx)
+        level_se = np.sqrt(variance * (1.0 / safe_n + fit.x_mean**2 / fit.sxx))
+    return LineFit(fit.coef, fit.intercept, slope_se, level_se, fit.n)
+
+
+def predict_linear_time_to_threshold(
+    values: Any,
+    threshold: Any,
+    *,
+    interval_seconds: float = 60.0,
+    window_points: int = 60,
+) -> FloatArray:
+    """Prometheus ``predict_linear``: seconds until the least-squares line hits the limit.
+
+    The line is fitted over the last ``window_points`` samples (1 h of 1-minute samples by
+    default) and extrapolated from its value now. A line heading away from the limit, or
+    flat, gives ``inf``; a fitted value already past the limit gives 0. The limit is an upper
+    limit when the series is below it, a lower limit when above.
+    """
+    matrix = as_2d(values)
+    limit = per_series(threshold, matrix.shape[0])
+    fit = fit_lines(matrix[:, -window_points:])
+    with np.errstate(all="ignore"):
+        direction = np.where(fit.level_at_end <= limit, 1.0, -1.0)
+        distance = (limit - fit.level_at_end) * direction
+        rate = fit.slope * direction
+        points = np.where(rate > 0, distance / rate, np.inf)
+    points = np.where(np.isfinite(fit.slope), points, np.inf)
+    return np.asarray(np.maximum(points, 0.0) * interval_seconds, dtype=np.float64)
+
+
+def forecast_time_to_threshold(
+    values: Any,
+    threshold: Any,
+    *,
+    interval_seconds: float = 60.0,
+    window_points: int = 120,
+    linear_window_points: int = 60,
+    rising: Any = True,
+    max_horizon_seconds: float = WEEK_SECONDS,
+    confidence_z: float = 1.64,
+    significance_z: float = 2.0,
+    min_improvement: float = 0.8,
+    excursion_weight: float = 1.0,
+) -> TimeToThreshold:
+    """Forecast when each series crosses its limit, with an interval (see the module doc).
+
+    ``values`` is (series x time) sampled every ``interval_seconds`` (NaN for missing points);
+    only the last ``window_points`` are used. ``threshold`` and ``rising`` are scalars or per
+    series: ``rising=False`` means the limit is a floor (free bytes falling towards zero).
+    """
+    matrix = as_2d(values)
+    n_series = matrix.shape[0]
+    sign = np.where(np.broadcast_to(np.asarray(rising, dtype=bool), (n_series,)), 1.0, -1.0)
+    window = matrix[:, -window_points:] * sign[:, np.newaxis]
+    limit = per_series(threshold, n_series) * sign
+    recent = _linear_trend(window, linear_window_points)
+    approach = fit_approach(window, min_improvement)
+    with np.errstate(all="ignore"):
+        # Linear trend: the line through the most recent points, from its value now.
+        distance = limit - recent.level_at_end - excursion_weight * _swing(
+            window[:, -linear_window_points:], recent
+        )
+        margin = confidence_z * recent.slope_se
+        level_margin = confidence_z * recent.level_se
+        point = _points_to_limit(distance, recent.slope, np.inf)
+        earliest = _points_to_limit(distance - level_margin, recent.slope + margin, np.inf)
+        latest = _points_to_limit(distance + level_margin, recent.slope - margin, np.inf)
+        significant = recent.slope > significance_z * recent.slope_se
+        # Exponential approach to an equilibrium, where it fits clearly better than a line.
+        chosen = approach.chosen
+        a_margin = confidence_z * approach.asymptote_se
+        now = approach.level_now
+        tau = np.where(chosen, approach.tau, np.inf)
+        point = np.where(chosen, _points_to_equilibrium(limit, now, approach.asymptote, tau), point)
+        earliest = np.where(
+            chosen, _points_to_equilibrium(limit, now, approach.asymptote + a_margin, tau), earliest
+        )
+        latest = np.where(
+            chosen, _points_to_equilibrium(limit, now, approach.asymptote - a_margin, tau), latest
+        )
+        significant = np.where(chosen, approach.significant, significant)
+        level = np.where(chosen, now, recent.level_at_end)
+        slope = np.where(chosen, (approach.asymptote - now) / tau, recent.slope)
+    crossed = np.asarray(limit - level <= 0.0, dtype=bool)
+    max_points = max_horizon_seconds / interval_seconds
+    point = np.where(significant | crossed, point, np.inf)
+    point, earliest, latest = (
+        np.where(crossed, 0.0, np.where(p > max_points, np.inf, p)) for p in (point, earliest, latest)
+    )
+    earliest = np.minimum(earliest, point)
+    latest = np.maximum(latest, point)
+    unknown = ~np.isfinite(recent.slope)
+    point = np.where(unknown, np.inf, point)
+    return TimeToThreshold(
+        time_to_threshold=point * interval_seconds,
+        lower=np.where(unknown, np.inf, earliest) * interval_seconds,
+        upper=np.where(unknown, np.inf, latest) * interval_seconds,
+        crossing_expected=np.asarray(np.isfinite(point), dtype=bool),
+        already_crossed=crossed & ~unknown,
+        level=level * sign,
+        slope=slope * sign / interval_seconds,
+        time_constant=tau * interval_seconds,
+    )
+
+
+def _swing(window: FloatArray, line: LineFit) -> FloatArray:
+    """Typical upward swing of the series around its line, white noise smoothed out.
+
+    A sawtooth of garbage collection or bursts of load touch the limit before the trend line
+    does; the limit is reached when the swing does, not the mean.
+    """
+    t = np.arange(1 - window.shape[1], 1, dtype=np.float64)[np.newaxis, :]
+    residual = window - (line.level_at_end[:, np.newaxis] + line.slope[:, np.newaxis] * t)
+    filled = np.where(np.isfinite(residual), residual, 0.0)
+    kernel = np.ones(SWING_SMOOTHING) / SWING_SMOOTHING
+    smooth = np.apply_along_axis(np.convolve, 1, filled, kernel, mode="valid")
+    return np.asarray(np.maximum(np.quantile(smooth, 0.9, axis=1), 0.0), dtype=np.float64)
+
+
+def _linear_trend(window: FloatArray, recent_points: int) -> LineFit:
+    """The line over the whole window when both halves agree on the slope, else the recent one.
+
+    A longer line is less noisy; but after a change of slope (a leak or a runaway starting
+    inside the window) only the recent points describe the trend.
+    """
+    half = window.shape[1] // 2
+    early, late = fit_lines(window[:, :half]), fit_lines(window[:, half:])
+    whole, recent = fit_lines(window), fit_lines(window[:, -recent_points:])
+    with np.errstate(all="ignore"):
+        drift = np.abs(early.slope - late.slope) / np.hypot(early.slope_se, late.slope_se)
+    agree = drift < AGREE_Z
+    pick = {
+        name: np.where(agree, getattr(whole, name), getattr(recent, name))
+        for name in ("slope", "level_at_end", "slope_se", "level_se", "n_points")
+    }
+    return LineFit(**pick)
+
+
+@dataclass(frozen=True)
+class ApproachFit:
+    """Best ``y = asymptote + (level_now - asymptote) * exp(-t / tau)`` per series (t <= 0)."""
+
+    chosen: BoolArray
+    tau: FloatArray
+    asymptote: FloatArray
+    asymptote_se: FloatArray
+    level_now: FloatArray
+    significant: BoolArray
+
+
+def fit_approach(window: FloatArray, min_improvement: float = 0.2) -> ApproachFit:
+    """Fit an exponential approach to an equilibrium over a grid of time constants.
+
+    This is the first-order response of a temperature to a step in load or cooling, and the
+    shape of the top of a daily cycle. ``chosen`` where it rises towards an equilibrium and
+    leaves at least ``min_improvement`` less squared error than a straight line does.
+    """
+    n_cols = window.shape[1]
+    t = np.arange(1 - n_cols, 1, dtype=np.float64)
+    line = _regress(window, t)
+    best_rss = np.full(window.shape[0], np.inf)
+    best = {"tau": np.full(window.shape[0], np.inf)}
+    for factor in APPROACH_TAU_FACTORS:
+        tau = factor * n_cols
+        fit = _regress(window, np.exp(-t / tau))
+        # exp(-t / tau) grows into the past, so a rise towards the asymptote has coef < 0.
+        better = (fit.rss < best_rss) & (fit.coef < 0)
+        best_rss = np.where(better, fit.rss, best_rss)
+        with np.errstate(all="ignore"):
+            variance = fit.rss / np.maximum(fit.n - 2.0, 1.0)
+            values = {
+                "tau": np.full(window.shape[0], tau),
+                "asymptote": fit.intercept,
+                "asymptote_se": np.sqrt(variance * (1.0 / fit.n + fit.x_mean**2 / fit.sxx)),
+                "level_now": fit.intercept + fit.coef,
+                "coef_z": -fit.coef / np.sqrt(variance / fit.sxx),
+            }
+        for key, value in values.items():
+            best[key] = np.where(better, value, best.get(key, value))
+    chosen = np.isfinite(best_rss) & (best_rss < line.rss * (1.0 - min_improvement))
+    return ApproachFit(
+        chosen=np.asarray(chosen, dtype=bool),
+        tau=best["tau"],
+        asymptote=best["asymptote"],
+        asymptote_se=best["asymptote_se"],
+        level_now=best["level_now"],
+        significant=np.asarray(best["coef_z"] > 2.0, dtype=bool),
+    )
+
+
+def _points_to_equilibrium(
+    limit: FloatArray, now: FloatArray, asymptote: FloatArray, tau: FloatArray
+) -> FloatArray:
+    """Points until ``asymptote + (now - asymptote) * exp(-h / tau)`` reaches ``limit``."""
+    with np.errstate(all="ignore"):
+        fraction = (asymptote - limit) / (asymptote - now)
+        points = np.where((asymptote > limit) & (fraction > 0), -tau * np.log(fraction), np.inf)
+    return np.asarray(np.where(now >= limit, 0.0, points), dtype=np.float64)
+
+
+def _points_to_limit(distance: FloatArray, slope: FloatArray, tau: FloatArray) -> FloatArray:
+    """Points until ``level + slope * tau * (1 - exp(-h / tau))`` covers ``distance``.
+
+    With ``tau = inf`` this is the straight line ``distance / slope``. ``inf`` when the slope
+    is not towards the limit or the damped path levels off short of it.
+    """
+    linear = np.where(slope > 0, distance / slope, np.inf)
+    reach = slope * tau
+    fraction = distance / reach
+    damped = np.where((slope > 0) & (fraction < 1.0), -tau * np.log1p(-fraction), np.inf)
+    result = np.where(np.isfinite(tau), damped, linear)
+    return np.asarray(np.where(distance <= 0, 0.0, result), dtype=np.float64)
