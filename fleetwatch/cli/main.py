@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fleetwatch.cli import agent, api, bench, db, worker
+from fleetwatch.cli import agent, api, bench, db, demo, worker
 from fleetwatch.cli.common import state
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.command("bench")(bench.bench)
 app.command("agent")(agent.agent)
 app.command("api")(api.serve)
 app.add_typer(api.token_app, name="token")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -15,14 +15,14 @@ from fleetwatch.simulate.hardware import (
     HardwareProfile,
 )
 
-# (name, UTC offset in hours, mean ambient °C, diurnal half-swing °C)
+# (name, UTC offset in hours, mean ambient °C, diurnal half-swing °C, time zone)
 SITE_TEMPLATES = (
-    ("fra-plant", 1.0, 23.0, 3.0),
-    ("phx-depot", -7.0, 29.0, 5.0),
-    ("sgp-port", 8.0, 30.0, 2.0),
-    ("sea-yard", -8.0, 18.0, 4.0),
-    ("blr-lab", 5.5, 26.0, 4.0),
-    ("sao-dc", -3.0, 25.0, 3.0),
+    ("fra-plant", 1.0, 23.0, 3.0, "Europe/Berlin"),
+    ("phx-depot", -7.0, 29.0, 5.0, "America/Phoenix"),
+    ("sgp-port", 8.0, 30.0, 2.0, "Asia/Singapore"),
+    ("sea-yard", -8.0, 18.0, 4.0, "America/Los_Angeles"),
+    ("blr-lab", 5.5, 26.0, 4.0, "Asia/Kolkata"),
+    ("sao-dc", -3.0, 25.0, 3.0, "America/Sao_Paulo"),
 )
 RUNTIMES = ("iotedge", "greengrass")
 RUNTIME_VERSIONS = {"iotedge": "1.4.27", "greengrass": "2.14.3"}
@@ -42,6 +42,7 @@ class Site:
     utc_offset_h: float
     ambient_c: float
     ambient_swing_c: float
+    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +84,10 @@ def build_sites(n_sites: int) -> list[Site]:
     """The first ``n_sites`` sites; past the templates, numbered copies at shifted time zones."""
     sites = []
     for i in range(n_sites):
-        name, offset, ambient, swing = SITE_TEMPLATES[i % len(SITE_TEMPLATES)]
+        name, offset, ambient, swing, tz = SITE_TEMPLATES[i % len(SITE_TEMPLATES)]
         if i >= len(SITE_TEMPLATES):
             name = f"{name}-{i // len(SITE_TEMPLATES) + 1}"
-        sites.append(Site(name, offset, ambient, swing))
+        sites.append(Site(name, offset, ambient, swing, tz))
     return sites
 
 

@@ -120,7 +120,8 @@ class SysfsWriter:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._last: dict[Path, str] = {}
+        self._last: dict[str, str] = {}
+        self._dirs: set[Path] = set()
         self.writes = 0
 
     def device_root(self, device_id: str) -> Path:
@@ -129,17 +130,22 @@ class SysfsWriter:
     def write(self, device_id: str, files: dict[str, str]) -> None:
         base = self.device_root(device_id)
         for rel, text in files.items():
-            path = base / rel
-            if self._last.get(path) == text:
+            key = f"{device_id}/{rel}"
+            if self._last.get(key) == text:
                 continue
-            write_atomic(path, text)
-            self._last[path] = text
+            path = base / rel
+            if path.parent not in self._dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(path.parent)
+            write_atomic(path, text, mkdir=False)
+            self._last[key] = text
             self.writes += 1
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, mkdir: bool = True) -> None:
     """Write then rename, so a reader sees the old value or the new one, never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
