@@ -26,7 +26,7 @@ from fleetwatch.api.probes import INGESTED
 from fleetwatch.api.ratelimit import TokenBucketLimiter
 from fleetwatch.fleet import service as fleet
 from fleetwatch.settings import Settings
-from fleetwatch.store import MetricsStore, StoreUnavailable
+from fleetwatch.store import MetricsStore, StoreError, StoreUnavailable
 from fleetwatch.telemetry import Sample, now_ms, partition
 
 router = APIRouter(tags=["ingest"])
@@ -188,6 +188,8 @@ def _ingest(
             store.write_valid(part.valid)
         except StoreUnavailable as exc:
             raise ApiError(503, f"metrics store unavailable, nothing was stored: {exc}") from None
+        except StoreError as exc:
+            raise ApiError(422, f"metrics store refused the batch: {exc}") from None
         _mark_seen(db, part.valid)
     errors.sort(key=lambda e: (e.line or 0, e.index or 0))
     INGESTED.labels("accepted").inc(len(part.valid))
@@ -218,7 +220,7 @@ def _mark_seen(db: Session, samples: Sequence[Sample]) -> None:
     response_model=IngestResult,
     summary="Write a batch of samples (line protocol or dense), reporting each bad one",
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses=error_responses(400, 413, 415, 429, 503),
+    responses=error_responses(400, 413, 415, 422, 429, 503),
 )
 async def ingest(
     request: Request,
