@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,9 +53,10 @@ class SampleBatch:
 
     def samples(self) -> list[Sample]:
         labels = self.table.labels()
-        ts = self.timestamp_ms
-        vals = self.values.tolist()
-        return [Sample(self.table.names[i], labels[i], vals[i], ts) for i in self._present_idx()]
+        mask = self.present.tolist()
+        values = compress(self.values.tolist(), mask)
+        names = compress(self.table.names, mask)
+        return list(map(Sample, names, compress(labels, mask), values, repeat(self.timestamp_ms)))
 
     def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples())
