@@ -97,3 +97,16 @@ class DetectorState(Base):
     processed_until_ms: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[bytes] = mapped_column(LargeBinary)  # serialised numpy arrays (npz)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AnalysisRun(Base):
+    """One shard of one cycle, committed with its results: a redelivered task finds it done."""
+
+    __tablename__ = "analysis_runs"
+
+    cycle_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    shard: Mapped[str] = mapped_column(String(200), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    series: Mapped[int] = mapped_column(Integer, default=0)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -61,9 +61,15 @@ def revision(
         if branch in _branch_labels(cfg):
             head, label = f"{branch}@head", None
         else:  # a new domain branches off the fleet inventory
-            head, label = "fleet@head", branch
+            head, label = "20261204_0001", branch
         script = command.revision(
-            cfg, message=message, autogenerate=True, rev_id=rev_id, head=head, branch_label=label
+            cfg,
+            message=message,
+            autogenerate=True,
+            rev_id=rev_id,
+            head=head,
+            branch_label=label,
+            splice=label is not None,
         )
     path = getattr(script, "path", None)
     if path:

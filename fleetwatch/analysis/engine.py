@@ -1,0 +1,225 @@
+"""One shard's analysis state and the step that advances it by a batch of grid points.
+
+This module holds the numerical glue between the store's data and ``models``: which rows are
+which series, the trailing window the forecaster needs, and which anomaly episodes are open.
+It does no I/O; :mod:`fleetwatch.analysis.service` loads and persists it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import models
+from fleetwatch.analysis.grid import GridBatch
+from fleetwatch.telemetry import SeriesKey
+
+_STATE_ARRAYS = ("window", "open", "peak", "opened_ms", "quiet", "peer_open", "peer_peak")
+
+
+@dataclass
+class ShardState:
+    """Detector state, forecast window and episode bookkeeping for the series of one shard."""
+
+    keys: list[SeriesKey]
+    detector: models.DetectorState
+    window: np.ndarray  # (n, window_points) trailing grid values, NaN-padded
+    open: np.ndarray  # bool: an anomaly episode is open
+    peak: np.ndarray
+    opened_ms: np.ndarray  # float64 ms, NaN when closed
+    quiet: np.ndarray  # quiet points since the score fell below the close level
+    peer_open: np.ndarray
+    peer_peak: np.ndarray
+    processed_until_ms: int
+    index: dict[SeriesKey, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {key: i for i, key in enumerate(self.keys)}
+
+    @classmethod
+    def empty(cls, window_points: int, processed_until_ms: int) -> ShardState:
+        return cls(
+            keys=[],
+            detector=models.initial_state(0),
+            window=np.empty((0, window_points)),
+            open=np.zeros(0, dtype=bool),
+            peak=np.zeros(0),
+            opened_ms=np.zeros(0),
+            quiet=np.zeros(0),
+            peer_open=np.zeros(0, dtype=bool),
+            peer_peak=np.zeros(0),
+            processed_until_ms=processed_until_ms,
+        )
+
+    @property
+    def n_series(self) -> int:
+        return len(self.keys)
+
+    def add_series(self, keys: list[SeriesKey]) -> None:
+        """Append series seen for the first time, with fresh detector state."""
+        new = [k for k in keys if k not in self.index]
+        if not new:
+            return
+        fresh = models.initial_state(len(new), self.detector.config)
+        if self.n_series == 0:
+            fresh.last_time = self.detector.last_time
+            fresh.log_interval = self.detector.log_interval
+            self.detector = fresh
+        else:
+            joined = {
+                name: np.concatenate(
+                    [getattr(self.detector, name), getattr(fresh, name)],
+                    axis=1 if name == "season" else 0,
+                )
+                for name in _detector_arrays()
+            }
+            self.detector = dataclasses.replace(self.detector, **joined)
+        n = len(new)
+        self.window = np.vstack([self.window, np.full((n, self.window.shape[1]), np.nan)])
+        self.open = np.concatenate([self.open, np.zeros(n, dtype=bool)])
+        self.peak = np.concatenate([self.peak, np.zeros(n)])
+        self.opened_ms = np.concatenate([self.opened_ms, np.full(n, np.nan)])
+        self.quiet = np.concatenate([self.quiet, np.zeros(n)])
+        self.peer_open = np.concatenate([self.peer_open, np.zeros(n, dtype=bool)])
+        self.peer_peak = np.concatenate([self.peer_peak, np.zeros(n)])
+        for key in new:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in _STATE_ARRAYS}
+        for name in _detector_arrays():
+            arrays[f"det_{name}"] = getattr(self.detector, name)
+        meta = {
+            "keys": [[m, list(map(list, labels))] for m, labels in self.keys],
+            "config": dataclasses.asdict(self.detector.config),
+            "last_time": self.detector.last_time,
+            "log_interval": self.detector.log_interval,
+            "processed_until_ms": self.processed_until_ms,
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> ShardState:
+        with np.load(io.BytesIO(blob)) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            detector = models.DetectorState(
+                config=models.DetectorConfig(**meta["config"]),
+                last_time=float(meta["last_time"]),
+                log_interval=float(meta["log_interval"]),
+                **{name: data[f"det_{name}"] for name in _detector_arrays()},
+            )
+            arrays = {name: data[name] for name in _STATE_ARRAYS}
+        keys: list[SeriesKey] = [(m, tuple((k, v) for k, v in labels)) for m, labels in meta["keys"]]
+        return cls(
+            keys=keys,
+            detector=detector,
+            processed_until_ms=int(meta["processed_until_ms"]),
+            **arrays,
+        )
+
+
+def _detector_arrays() -> list[str]:
+    """The array fields of the detector state (everything but config and clock scalars)."""
+    return [
+        f.name
+        for f in dataclasses.fields(models.DetectorState)
+        if f.name not in ("config", "last_time", "log_interval")
+    ]
+
+
+@dataclass(frozen=True)
+class EpisodeEvent:
+    row: int
+    kind: str  # anomaly | peer
+    event: str  # open | update | close
+    at_ms: int
+    score: float
+    peak: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one batch changed: scores and episode events (rows index ``state.keys``)."""
+
+    scores: np.ndarray  # (n_series, n_steps)
+    last_scores: np.ndarray  # (n_series,) score at the last step with data
+    events: list[EpisodeEvent]
+
+
+def advance(
+    state: ShardState,
+    batch: GridBatch,
+    *,
+    step_ms: int,
+    open_level: float,
+    close_level: float,
+    close_after: int,
+) -> Step:
+    """Score a batch, roll the forecast window forward and open/close anomaly episodes.
+
+    Series of the shard that sent nothing in this batch get NaN columns: a silent series is
+    scored as a dropout, not skipped.
+    """
+    state.add_series(batch.keys)
+    n_steps = batch.values.shape[1]
+    full = np.full((state.n_series, n_steps), np.nan)
+    if batch.keys:
+        rows = np.fromiter((state.index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys))
+        full[rows] = batch.values
+    seconds = batch.times_ms.astype(np.float64) / 1000.0
+    scores, detector = models.update(state.detector, full, seconds)
+    state.detector = detector
+    width = state.window.shape[1]
+    state.window = np.concatenate([state.window, full], axis=1)[:, -width:]
+    if len(batch.times_ms):
+        state.processed_until_ms = int(batch.times_ms[-1]) + step_ms
+    events = _episodes(state, scores, batch.times_ms, open_level, close_level, close_after)
+    last = scores[:, -1] if n_steps else np.zeros(state.n_series)
+    return Step(scores=scores, last_scores=last, events=events)
+
+
+def _episodes(
+    state: ShardState,
+    scores: np.ndarray,
+    times_ms: np.ndarray,
+    open_level: float,
+    close_level: float,
+    close_after: int,
+) -> list[EpisodeEvent]:
+    events: list[EpisodeEvent] = []
+    if scores.size == 0:
+        return events
+    above = scores >= open_level
+    candidates = np.flatnonzero(above.any(axis=1) | state.open)
+    for row in candidates.tolist():
+        for j in range(scores.shape[1]):
+            score = float(scores[row, j])
+            at = int(times_ms[j])
+            if not state.open[row]:
+                if score >= open_level:
+                    state.open[row] = True
+                    state.peak[row] = score
+                    state.opened_ms[row] = at
+                    state.quiet[row] = 0
+                    events.append(EpisodeEvent(row, "anomaly", "open", at, score, score))
+                continue
+            state.peak[row] = max(state.peak[row], score)
+            state.quiet[row] = state.quiet[row] + 1 if score < close_level else 0
+            if state.quiet[row] >= close_after:
+                state.open[row] = False
+                events.append(EpisodeEvent(row, "anomaly", "close", at, score, float(state.peak[row])))
+                state.opened_ms[row] = np.nan
+        if state.open[row]:
+            last = float(scores[row, -1])
+            events.append(EpisodeEvent(row, "anomaly", "update", int(times_ms[-1]), last, float(state.peak[row])))
+    return events
