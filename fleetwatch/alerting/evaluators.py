@@ -180,7 +180,7 @@ def eval_restart_loop(rule: r.RestartLoopRule, ctx: EvalContext) -> list[Finding
     for key, inc in increase.items():
         if inc < rule.min_restarts:
             continue
-        row = first.loc[key]
+        row = first.loc[str(key)]
         labels = {c: row[c] for c in cols if _present(row[c])}
         findings.append(make_finding(rule, ctx, labels, value=float(inc)))
     return findings
@@ -272,6 +272,8 @@ def eval_absence(rule: r.AbsenceRule, ctx: EvalContext) -> list[Finding]:
             Device.last_seen_at < cutoff
         )
         for device, site, seen in ctx.db.execute(q):
+            if seen is None:
+                continue
             silent = (ctx.now - seen).total_seconds()
             findings.append(
                 make_finding(

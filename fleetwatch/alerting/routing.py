@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -158,11 +158,7 @@ def _compile(node: Route, parent: ResolvedRoute | None, path: str) -> ResolvedRo
         matchers=tuple(node.matchers),
     )
     children = tuple(_compile(child, base, f"{path}.{i}") for i, child in enumerate(node.routes))
-    return ResolvedRoute(**{**_as_kwargs(base), "children": children})
-
-
-def _as_kwargs(route: ResolvedRoute) -> dict[str, object]:
-    return {name: getattr(route, name) for name in ResolvedRoute.__slots__}
+    return replace(base, children=children)
 
 
 def match_routes(root: ResolvedRoute, labels: Mapping[str, str]) -> list[ResolvedRoute]:

@@ -47,7 +47,7 @@ class SafeFormatter(string.Formatter):
 
     def format_field(self, value: Any, format_spec: str) -> str:
         try:
-            return super().format_field(value, format_spec)
+            return str(super().format_field(value, format_spec))
         except (ValueError, TypeError):  # e.g. {value:.1f} with a missing value
             return str(value)
 
@@ -58,7 +58,7 @@ FORMATTER = SafeFormatter()
 def render(template: str, values: Mapping[str, Any]) -> str:
     """Render a checked template; unknown names render empty."""
     try:
-        return FORMATTER.vformat(template, (), dict(values))
+        return str(FORMATTER.vformat(template, (), dict(values)))
     except (ValueError, IndexError, KeyError):
         return template
 

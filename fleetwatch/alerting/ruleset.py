@@ -41,8 +41,10 @@ class AlertingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[Rule] = Field(default_factory=list)
-    route: Route = Field(default_factory=lambda: Route(receiver="default"))
-    receivers: list[Receiver] = Field(default_factory=lambda: [Receiver(name="default")])
+    route: Route = Field(default_factory=lambda: Route.model_validate({"receiver": "default"}))
+    receivers: list[Receiver] = Field(
+        default_factory=lambda: [Receiver.model_validate({"name": "default"})]
+    )
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
 
