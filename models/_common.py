@@ -34,7 +34,7 @@ def saturate(z: FloatArray, onset: float, width: float) -> FloatArray:
     saturates quickly past it, so a clear anomaly reads close to 1.
     """
     excess = np.maximum(np.nan_to_num(z, nan=0.0, posinf=1e6, neginf=0.0) - onset, 0.0) / width
-    return 1.0 - np.exp(-np.minimum(excess, 30.0) ** 2)
+    return np.asarray(1.0 - np.exp(-(np.minimum(excess, 30.0) ** 2)), dtype=np.float64)
 
 
 def timestamps_to_seconds(timestamps: Any, n_points: int) -> FloatArray | None:

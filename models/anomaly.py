@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
 from models._common import FloatArray, as_2d, saturate, timestamps_to_seconds
 from models._recurrence import run_recurrence
 

@@ -265,7 +265,8 @@ def compare_with_predict_linear(n_per_kind: int = 200, seed: int = 0) -> dict[st
         for i, kind in enumerate(SIMULATORS)
     ]
     result: dict[str, float] = {}
-    ours_errors, base_errors = [], []
+    ours_errors: list[FloatArray] = []
+    base_errors: list[FloatArray] = []
     for scenario in degradations:
         evaluation = evaluate_time_to_threshold(scenario)
         for key, value in evaluation.summary.items():

@@ -174,8 +174,10 @@ def forecast_time_to_threshold(
     approach = fit_approach(window, min_improvement)
     with np.errstate(all="ignore"):
         # Linear trend: the line through the most recent points, from its value now.
-        distance = limit - recent.level_at_end - excursion_weight * _swing(
-            window[:, -linear_window_points:], recent
+        distance = (
+            limit
+            - recent.level_at_end
+            - excursion_weight * _swing(window[:, -linear_window_points:], recent)
         )
         margin = confidence_z * recent.slope_se
         level_margin = confidence_z * recent.level_se
@@ -202,7 +204,8 @@ def forecast_time_to_threshold(
     max_points = max_horizon_seconds / interval_seconds
     point = np.where(significant | crossed, point, np.inf)
     point, earliest, latest = (
-        np.where(crossed, 0.0, np.where(p > max_points, np.inf, p)) for p in (point, earliest, latest)
+        np.where(crossed, 0.0, np.where(p > max_points, np.inf, p))
+        for p in (point, earliest, latest)
     )
     earliest = np.minimum(earliest, point)
     latest = np.maximum(latest, point)
@@ -315,7 +318,7 @@ def _points_to_equilibrium(
     return np.asarray(np.where(now >= limit, 0.0, points), dtype=np.float64)
 
 
-def _points_to_limit(distance: FloatArray, slope: FloatArray, tau: FloatArray) -> FloatArray:
+def _points_to_limit(distance: FloatArray, slope: FloatArray, tau: Any) -> FloatArray:
     """Points until ``level + slope * tau * (1 - exp(-h / tau))`` covers ``distance``.
 
     With ``tau = inf`` this is the straight line ``distance / slope``. ``inf`` when the slope

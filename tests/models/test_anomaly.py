@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models import DetectorState, detect, initial_state, update, update_with_components
+from tests.models.conftest import MINUTE, START, seasonal
+
+ALERT = 0.5  # the alert level the tests hold the detector to
+ONSET = 2000
+
+
+def _scores_with(anomaly: str, seed: int = 3) -> np.ndarray:
+    values = seasonal(1, 3 * 1440, seed)[0]
+    if anomaly == "spike":
+        values[ONSET] += 8.0
+    elif anomaly == "level_shift":
+        values[ONSET:] += 5.0
+    elif anomaly == "trend_break":
+        values[ONSET:] += 0.3 * np.arange(values.size - ONSET)
+    elif anomaly == "stuck":
+        values[ONSET : ONSET + 120] = values[ONSET - 1]
+    elif anomaly == "dropout":
+        values[ONSET : ONSET + 40] = np.nan
+    timestamps = START + np.arange(values.size) * MINUTE
+    scores, _ = detect(values, timestamps)
+    return scores[0]
+
+
+def test_clean_seasonal_series_stay_below_the_alert_level(minutes: np.ndarray) -> None:
+    values = seasonal(200, minutes.size, seed=7)
+    scores, _ = detect(values, minutes)
+    assert scores.shape == values.shape
+    assert scores.max() < ALERT
+    # Quiet, not just below the line: almost every point scores exactly 0.
+    assert (scores > 0).mean() < 0.002
+
+
+@pytest.mark.parametrize(
+    ("anomaly", "within"),
+    [("spike", 0), ("level_shift", 5), ("trend_break", 30), ("stuck", 16), ("dropout", 3)],
+)
+def test_each_kind_of_anomaly_is_detected_near_its_onset(anomaly: str, within: int) -> None:
+    scores = _scores_with(anomaly)
+    assert scores[: ONSET - 1].max() < ALERT
+    first_alert = int(np.argmax(scores[ONSET:] >= ALERT))
+    assert scores[ONSET + first_alert] >= ALERT
+    assert first_alert <= within
+
+
+def test_score_settles_after_a_sustained_level_shift() -> None:
+    scores = _scores_with("level_shift")
+    assert scores[ONSET : ONSET + 10].max() > 0.8
+    # The new level is learnt: quiet again from 150 points after the shift, to the end.
+    assert scores[ONSET + 150 :].max() < ALERT
+
+
+def test_stuck_and_dropout_scores_settle_while_the_condition_lasts() -> None:
+    stuck = _scores_with("stuck")
+    assert stuck[ONSET + 16] > 0.9
+    assert stuck[ONSET + 110] < 0.3
+
+
+def test_components_name_the_kind() -> None:
+    values = seasonal(2, 3000, seed=5)
+    values[0, ONSET] += 10.0
+    values[1, ONSET : ONSET + 60] = np.nan
+    detection = update_with_components(initial_state(2), values)
+    assert detection.spike[0, ONSET] > 0.9
+    assert detection.dropout[1, ONSET + 5] > 0.9
+    assert detection.dropout[0].max() == 0.0
+    np.testing.assert_array_equal(
+        detection.scores,
+        np.maximum.reduce([detection.spike, detection.shift, detection.stuck, detection.dropout]),
+    )
+
+
+def test_incremental_update_equals_scoring_the_whole_history(minutes: np.ndarray) -> None:
+    values = seasonal(50, minutes.size, seed=11)
+    values[3, 100:140] = np.nan  # a series still in warm-up when the others are not
+    values[7, 2500] += 20
+    values[9, 900:] = values[9, 899]
+    whole, final = detect(values, minutes)
+    state = initial_state(values.shape[0])
+    pieces = []
+    for start, stop in [(0, 1), (1, 17), (17, 500), (500, 2999), (2999, minutes.size)]:
+        scores, state = update(state, values[:, start:stop], minutes[start:stop])
+        pieces.append(scores)
+    np.testing.assert_array_equal(np.concatenate(pieces, axis=1), whole)
+    np.testing.assert_array_equal(state.level, final.level)
+
+
+def test_one_point_per_series_update_and_json_round_trip(minutes: np.ndarray) -> None:
+    values = seasonal(20, 400, seed=2)
+    whole, _ = detect(values, minutes[:400])
+    _, state = detect(values[:, :399], minutes[:399])
+    restored = DetectorState.from_dict(json.loads(json.dumps(state.to_dict())))
+    last, _ = update(restored, values[:, 399], minutes[399:400])
+    np.testing.assert_array_equal(last[:, 0], whole[:, 399])
+
+
+def test_series_scored_together_equal_series_scored_alone(minutes: np.ndarray) -> None:
+    values = seasonal(4, 600, seed=4)
+    values[1, :80] = np.nan
+    together, _ = detect(values, minutes[:600])
+    for i in range(4):
+        alone, _ = detect(values[i : i + 1], minutes[:600])
+        np.testing.assert_array_equal(alone[0], together[i])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(
+        st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=2, max_size=120
+    ),
+    cut=st.integers(1, 119),
+)
+def test_scores_are_causal(data: list[float], cut: int) -> None:
+    values = np.array(data)
+    cut = min(cut, values.size - 1)
+    timestamps = START + np.arange(values.size) * MINUTE
+    full, _ = detect(values, timestamps)
+    prefix, _ = detect(values[:cut], timestamps[:cut])
+    np.testing.assert_array_equal(prefix[0], full[0, :cut])
+    assert np.isfinite(full).all()
+    assert ((full >= 0) & (full <= 1)).all()
+
+
+def test_without_timestamps_and_with_wrong_shapes() -> None:
+    values = seasonal(3, 300, seed=1)
+    scores, state = detect(values)
+    assert scores.shape == (3, 300)
+    with pytest.raises(ValueError):
+        update(state, np.zeros((4, 2)))
+    with pytest.raises(ValueError):
+        detect(values, np.arange(10.0))
