@@ -37,6 +37,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "fleetwatch.fleet.router",
     "fleetwatch.api.metrics",
     "fleetwatch.api.ingest",
+    "fleetwatch.alerting.router",
 )
 
 DESCRIPTION = """\
