@@ -125,22 +125,24 @@ def predict_linear_time_to_threshold(
     *,
     interval_seconds: float = 60.0,
     window_points: int = 60,
+    rising: Any = True,
 ) -> FloatArray:
     """Prometheus ``predict_linear``: seconds until the least-squares line hits the limit.
 
     The line is fitted over the last ``window_points`` samples (1 h of 1-minute samples by
     default) and extrapolated from its value now. A line heading away from the limit, or
-    flat, gives ``inf``; a fitted value already past the limit gives 0. The limit is an upper
-    limit when the series is below it, a lower limit when above.
+    flat, gives ``inf``; a fitted value already past the limit gives 0. ``rising=False``
+    (scalar or per series) makes the limit a floor.
     """
     matrix = as_2d(values)
-    limit = per_series(threshold, matrix.shape[0])
+    n_series = matrix.shape[0]
+    limit = per_series(threshold, n_series)
     fit = fit_lines(matrix[:, -window_points:])
+    direction = np.where(np.broadcast_to(np.asarray(rising, dtype=bool), (n_series,)), 1.0, -1.0)
     with np.errstate(all="ignore"):
-        direction = np.where(fit.level_at_end <= limit, 1.0, -1.0)
         distance = (limit - fit.level_at_end) * direction
         rate = fit.slope * direction
-        points = np.where(rate > 0, distance / rate, np.inf)
+        points = np.where(distance <= 0, 0.0, np.where(rate > 0, distance / rate, np.inf))
     points = np.where(np.isfinite(fit.slope), points, np.inf)
     return np.asarray(np.maximum(points, 0.0) * interval_seconds, dtype=np.float64)
 
