@@ -9,7 +9,7 @@ them as read-only).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from fleetwatch.plugins.catalogue import COMPONENT_STATES
 from fleetwatch.simulate import hardware as hw
 from fleetwatch.simulate import runtime as rtm
 from fleetwatch.simulate.physics import MAX_APEX, SENSOR_INDEX, SENSORS
-from fleetwatch.telemetry import Sample
+from fleetwatch.telemetry import Sample, SeriesKey, series_key
 
 if TYPE_CHECKING:
     from fleetwatch.simulate.engine import Simulator
@@ -58,6 +58,13 @@ class SampleBatch:
         names = compress(self.table.names, mask)
         return list(map(Sample, names, compress(labels, mask), values, repeat(self.timestamp_ms)))
 
+    def value(self, name: str, labels: Mapping[str, str]) -> float | None:
+        """The value of one series in this tick, or None when it is absent."""
+        i = self.table.index_of(name, labels)
+        if i is None or not self.present[i]:
+            return None
+        return float(self.values[i])
+
     def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples())
 
@@ -85,6 +92,15 @@ class SeriesTable:
             self.names.extend([b.name] * len(b.devices))
         self.size = len(self.names)
         self._labels: list[dict[str, str]] | None = None
+        self._index: dict[SeriesKey, int] | None = None
+
+    def index_of(self, name: str, labels: Mapping[str, str]) -> int | None:
+        """Position of a series in every batch of this table (None if the fleet has no such)."""
+        if self._index is None:
+            self._index = {
+                series_key(n, lab): i for i, (n, lab) in enumerate(zip(self.names, self.labels()))
+            }
+        return self._index.get(series_key(name, labels))
 
     def labels(self) -> list[dict[str, str]]:
         if self._labels is None:
