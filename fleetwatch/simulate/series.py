@@ -98,7 +98,8 @@ class SeriesTable:
         """Position of a series in every batch of this table (None if the fleet has no such)."""
         if self._index is None:
             self._index = {
-                series_key(n, lab): i for i, (n, lab) in enumerate(zip(self.names, self.labels()))
+                series_key(n, lab): i
+                for i, (n, lab) in enumerate(zip(self.names, self.labels(), strict=True))
             }
         return self._index.get(series_key(name, labels))
 
