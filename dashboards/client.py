@@ -22,7 +22,8 @@ ROUTES: dict[str, str] = {
     "devices": f"{API}/devices",
     "device": f"{API}/devices/{{device_id}}",
     "sites": f"{API}/sites",
-    "metrics_range": f"{API}/metrics/query_range",
+    "metrics_range": f"{API}/metrics/range",
+    "metrics_latest": f"{API}/metrics/latest",
     "metrics_series": f"{API}/metrics/series",
     "health": f"{API}/health",
     "forecasts": f"{API}/devices/{{device_id}}/forecasts",
@@ -30,9 +31,10 @@ ROUTES: dict[str, str] = {
     "forecast_path": f"{API}/devices/{{device_id}}/forecast-path",
     "peers": f"{API}/cohorts/{{cohort}}/peers",
     "alerts": f"{API}/alerts",
-    "alert_ack": f"{API}/alerts/{{alert_id}}/acknowledge",
+    "alert_ack": f"{API}/alerts/{{fingerprint}}/ack",
+    "alert_matchers": f"{API}/alerts/{{fingerprint}}/silence-matchers",
     "silences": f"{API}/silences",
-    "deliveries": f"{API}/notifications/deliveries",
+    "deliveries": f"{API}/notifications",
     "actions": f"{API}/actions",
     "action_approve": f"{API}/actions/{{action_id}}/approve",
     "action_reject": f"{API}/actions/{{action_id}}/reject",
@@ -181,7 +183,14 @@ class FleetwatchClient:
 
     def list_series(self, *, device: str) -> list[dict[str, Any]]:
         """Series a device has: ``[{metric, labels}]``."""
-        return _items(self._get("metrics_series", {"device": device}))
+        return _items(self._get("metrics_series", {"device": device, "limit": 10_000}))
+
+    def latest(self, *, metric: str, labels: Mapping[str, str] | None = None) -> list[dict]:
+        """The newest point of every matching series: ``[{labels, timestamp, value}]``."""
+        params: dict[str, Any] = {"metric": metric}
+        if labels:
+            params["label"] = [f"{k}={v}" for k, v in sorted(labels.items())]
+        return _series(self._get("metrics_latest", params))
 
     # --- analysis --------------------------------------------------------------------------
     def health(self, *, site: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
@@ -211,10 +220,15 @@ class FleetwatchClient:
         return _items(self._get("alerts", filters))
 
     def acknowledge(
-        self, alert_id: str | int, *, expires_at: datetime, comment: str = ""
+        self, fingerprint: str, *, expires_at: datetime, comment: str = ""
     ) -> dict[str, Any]:
+        """Acknowledge an alert (by its fingerprint) until ``expires_at``."""
         body = {"expires_at": expires_at.isoformat(), "comment": comment or None}
-        return dict(self._post("alert_ack", body, alert_id=str(alert_id)) or {})
+        return dict(self._post("alert_ack", body, fingerprint=fingerprint) or {})
+
+    def silence_matchers(self, fingerprint: str) -> list[dict[str, Any]]:
+        """The matchers the API suggests for silencing an alert: ``[{name, op, value}]``."""
+        return _items(self._get("alert_matchers", fingerprint=fingerprint))
 
     def silences(self, **filters: Any) -> list[dict[str, Any]]:
         return _items(self._get("silences", filters))
@@ -226,18 +240,18 @@ class FleetwatchClient:
         starts_at: datetime,
         ends_at: datetime,
         comment: str,
-        created_by: str = "dashboard",
     ) -> dict[str, Any]:
+        """Silence alerts matching every matcher; the API records the token as its author."""
         body = {
             "matchers": matchers,
             "starts_at": starts_at.isoformat(),
             "ends_at": ends_at.isoformat(),
             "comment": comment,
-            "created_by": created_by,
         }
         return dict(self._post("silences", body) or {})
 
     def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
+        """Notifications with their delivery attempts, newest first."""
         return _items(self._get("deliveries", filters))
 
     # --- actions ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dashboards import theme as th
 from dashboards import words
 
 STATES = ("critical", "warning", "ok", "unknown")
+MIN_GRID_COLUMNS = 40
 Row = Mapping[str, Any]
 
 
@@ -86,7 +87,14 @@ def fleet_grid(
         height=max(180, row_px * len(names) + 90),
         margin={"l": 10, "r": 10, "t": 10, "b": 30},
         uirevision=revision,
-        xaxis={"title": "devices, riskiest first", "showgrid": False, "zeroline": False},
+        # Small fleets keep square-ish cells instead of stretching a few across the page.
+        xaxis={
+            "title": {"text": "devices, riskiest first →", "standoff": 4},
+            "showgrid": False,
+            "zeroline": False,
+            "showticklabels": False,
+            "range": [-0.5, max(width, MIN_GRID_COLUMNS) - 0.5],
+        },
         yaxis={"showgrid": False, "automargin": True},
     )
     return fig

@@ -92,6 +92,10 @@ def section(title: str, *children: Any, id: str | None = None) -> html.Section:
     return html.Section([html.H2(title), *children], className="card", **kwargs)
 
 
+def options(values: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"label": str(v), "value": v} for v in values if v]
+
+
 # --- URL query state ---------------------------------------------------------------------------
 def parse_query(search: str | None) -> dict[str, list[str]]:
     """``?site=a&state=critical,warning`` -> ``{"site": ["a"], "state": ["critical",

@@ -117,6 +117,8 @@ def forecast_sentence(forecast: Mapping[str, Any]) -> str:
 
 def reason(top_signals: list[Mapping[str, Any]] | None) -> str:
     """Why a device is at risk, from its largest signal: its own words when it has them."""
+    if top_signals is None:  # the API did not say
+        return "–"
     if not top_signals:
         return "no signal"
     first = top_signals[0]

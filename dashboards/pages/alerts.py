@@ -13,7 +13,7 @@ from dashboards import ui, words
 from dashboards.client import ApiError, FleetwatchClient
 
 STATES = ("firing", "pending", "flapping", "resolved")
-SEVERITIES = ("critical", "warning", "info")
+SEVERITIES = ("critical", "error", "warning", "info")
 DURATIONS = {"1h": 1, "4h": 4, "24h": 24, "7d": 24 * 7}  # hours
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 
@@ -75,14 +75,14 @@ def layout(query: dict[str, list[str]]) -> html.Div:
 
 def _acknowledged(alert: dict[str, Any]) -> str:
     until = alert.get("ack_expires_at")
-    if not alert.get("acknowledged_at") and not until:
+    if not alert.get("acknowledged", alert.get("acknowledged_at")):
         return ""
     who = alert.get("acknowledged_by") or "someone"
     return f"acknowledged by {who} until {words.clock(until)}" if until else f"by {who}"
 
 
 def _buttons(alert: dict[str, Any]) -> html.Div:
-    alert_id = str(alert.get("id"))
+    alert_id = str(alert.get("fingerprint") or alert.get("id"))
     ack = (
         html.Span(_acknowledged(alert), className="acked")
         if _acknowledged(alert)
@@ -152,15 +152,28 @@ def _deliveries(rows: list[dict[str, Any]]) -> html.Div:
     return ui.table(
         rows[:50],
         [
-            ("when", lambda r: words.clock(r.get("at") or r.get("created_at"))),
-            ("receiver", lambda r: r.get("receiver") or r.get("destination")),
-            ("status", "status"),
-            ("outcome", lambda r: ui.badge(str(r.get("delivery_state") or r.get("outcome", "")))),
+            ("when", lambda r: words.clock(r.get("created_at"))),
+            ("receiver", "receiver"),
+            (
+                "about",
+                lambda r: f"{r.get('status')} ({r.get('reason')}), {r.get('alert_count')} alerts",
+            ),
+            ("delivery", lambda r: ui.badge(str(r.get("delivery_state", "")))),
             ("attempts", "attempts"),
-            ("error", "error"),
+            ("last attempt", _last_attempt),
         ],
         empty="no notifications sent yet",
     )
+
+
+def _last_attempt(notification: dict[str, Any]) -> str | None:
+    attempts = notification.get("deliveries") or []
+    if not attempts:
+        return None
+    last = attempts[-1]
+    code = f" HTTP {last['status_code']}" if last.get("status_code") else ""
+    error = f": {last['error']}" if last.get("error") else ""
+    return f"{last.get('outcome')} to {last.get('destination')}{code}{error}"
 
 
 def _silences(rows: list[dict[str, Any]]) -> html.Div:
@@ -199,9 +212,9 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         rows = filter_alerts(
             rows, states=states or [], severities=severities or [], device=device or ""
         )
-        silences = errors.call(lambda: client.silences(active=True), [], "silences")
+        silences = errors.call(client.silences, [], "silences")
         deliveries = errors.call(client.deliveries, [], "delivery log")
-        by_id = {str(r.get("id")): r for r in rows}
+        by_id = {str(r.get("fingerprint") or r.get("id")): r for r in rows}
         return (ui.banner(errors), alerts_table(rows), by_id, _silences(silences),
                 _deliveries(deliveries))  # fmt: skip
 
@@ -239,10 +252,17 @@ def register(app: Dash, client: FleetwatchClient) -> None:
     def _prefill(clicks: list[int | None], alerts: dict[str, Any] | None) -> tuple[Any, Any]:
         if not ctx.triggered_id or not any(clicks):
             return no_update, no_update
-        alert = (alerts or {}).get(str(ctx.triggered_id["alert"]))
+        fingerprint = str(ctx.triggered_id["alert"])
+        alert = (alerts or {}).get(fingerprint)
         if alert is None:
             return no_update, no_update
-        return matchers_for(alert), f"silenced from alert {alert.get('id')} ({alert.get('rule')})"
+        try:  # the API knows which labels identify the alert; the dashboard's guess is a fallback
+            text = "\n".join(
+                f'{m["name"]}{m["op"]}"{m["value"]}"' for m in client.silence_matchers(fingerprint)
+            )
+        except ApiError:
+            text = matchers_for(alert)
+        return text, f"silenced from alert {alert.get('rule')} on {alert.get('device')}"
 
     @app.callback(
         Output("al-sil-result", "children"),

@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards import figures, ui, words
 from dashboards import theme as th
-from dashboards.client import FleetwatchClient
+from dashboards.client import FleetwatchClient, NotAvailable
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -57,6 +57,7 @@ def layout(device_id: str, query: dict[str, list[str]]) -> html.Div:
                     ),
                     dcc.Dropdown(
                         id="dv-metrics", multi=True, value=query.get("metrics", []),
+                        options=ui.options(query.get("metrics", [])),
                         placeholder="metrics", className="filter filter-wide",
                     ),
                 ],
@@ -69,7 +70,8 @@ def layout(device_id: str, query: dict[str, list[str]]) -> html.Div:
             ui.section(
                 "Against its cohort",
                 dcc.Dropdown(id="dv-peer-metric", clearable=False, className="filter",
-                             value=ui.first(query, "peer", "temperature_celsius")),
+                             value=ui.first(query, "peer", "temperature_celsius"),
+                             options=ui.options([ui.first(query, "peer", "temperature_celsius")])),
                 dcc.Graph(id="dv-peers", config={"displaylogo": False}),
             ),
             html.Div(
@@ -214,6 +216,28 @@ def _timeline(
     )  # fmt: skip
 
 
+def peer_values(client: FleetwatchClient, device: dict[str, Any], metric: str) -> list[dict]:
+    """Latest value of ``metric`` for each device of the cohort: ``[{device_id, value}]``.
+
+    Without the cohort peers endpoint, the cohort's devices and the latest points of its site
+    stand in; a device with several series of the metric (sensors) is shown by its largest.
+    """
+    cohort = device.get("cohort")
+    if not cohort:
+        return []
+    try:
+        return client.peers(cohort, metric=metric)
+    except NotAvailable:
+        pass
+    members = {d["id"] for d in client.devices(cohort=cohort, limit=1000)["items"]}
+    best: dict[str, float] = {}
+    for point in client.latest(metric=metric, labels={"site": str(device.get("site_id"))}):
+        member = (point.get("labels") or {}).get("device")
+        if member in members and point.get("value") is not None:
+            best[member] = max(best.get(member, float("-inf")), float(point["value"]))
+    return [{"device_id": d, "value": v} for d, v in sorted(best.items())]
+
+
 def _header(device: dict[str, Any]) -> list[Any]:
     summary = device.get("health_summary") or {}
     facts = [
@@ -308,10 +332,7 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         metric = metric or "temperature_celsius"
         errors = ui.Errors()
         device = errors.call(lambda: client.device(device_id), {}, "device")
-        cohort = device.get("cohort")
-        peers = (
-            errors.call(lambda: client.peers(cohort, metric=metric), [], "peers") if cohort else []
-        )
+        peers = errors.call(lambda: peer_values(client, device, metric), [], "peers")
         fig = figures.peer_comparison(peers, device_id, metric, th.normalise(theme))
         if errors and not peers:
             fig.layout.annotations[0].text = "; ".join(errors)

@@ -26,11 +26,13 @@ def layout(query: dict[str, list[str]]) -> html.Div:
                 [
                     dcc.Dropdown(
                         id="ov-site", placeholder="all sites", value=ui.first(query, "site"),
-                        className="filter",
+                        # Dash drops a value missing from the options: seed them from the URL.
+                        options=ui.options(query.get("site", [])[:1]), className="filter",
                     ),
                     dcc.Dropdown(
                         id="ov-cohort", placeholder="all cohorts", multi=True,
-                        value=query.get("cohort", []), className="filter filter-wide",
+                        value=query.get("cohort", []), options=ui.options(query.get("cohort", [])),
+                        className="filter filter-wide",
                     ),
                     dcc.Checklist(
                         id="ov-state", options=STATE_OPTIONS, value=query.get("state", []),
@@ -101,7 +103,7 @@ def fleet_health(client: FleetwatchClient, *, site: str | None) -> tuple[list[di
                         "device_id": d["id"],
                         "site_id": d.get("site_id"),
                         "cohort": d.get("cohort"),
-                        "top_signals": [],
+                        "top_signals": None,
                         **summary,
                     }
                 )
