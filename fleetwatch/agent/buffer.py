@@ -107,7 +107,7 @@ class _LaneLog:
 
 
 def _frame(samples: list[Sample], appended_ms: int) -> bytes:
-    payload = codec.encode(samples, level=6)
+    payload = codec.encode(samples, compression="zlib", level=6)
     meta = struct.pack("<Iq", len(samples), appended_ms)
     crc = zlib.crc32(payload, zlib.crc32(meta))
     return _HEADER.pack(len(payload), crc, len(samples), appended_ms) + payload

@@ -7,8 +7,8 @@ which each series first appears in the batch).
 Wire format, version 1 (all integers are unsigned LEB128 varints unless said otherwise; "zz" is a
 zigzag-mapped signed varint)::
 
-    body    = "FWD1" | u8 compression (0 none, 1 zlib) | varint raw_length | payload
-    payload = compressed(raw) when compression is 1, else raw
+    body    = "FWD1" | u8 compression (0 none, 1 zlib, 2 lzma) | varint raw_length | payload
+    payload = raw, zlib(raw), or raw LZMA2 (no container; 1 MiB dictionary, preset 6) of raw
     raw     = zz base_ts
             | varint n_strings | n_strings * (varint byte_length | UTF-8 bytes)
             | varint n_series  | n_series  * series_head
@@ -24,8 +24,9 @@ zigzag-mapped signed varint)::
                            0x88 when the XOR is 0) and the 8 - leading - trailing middle bytes
 
 Regular scrape intervals make the delta-of-delta stream almost all zeros and sensor readings with a
-fixed number of decimals become small integer deltas; zlib then squeezes the columns. Strings
-(metric names, label keys and values) are stored once per batch.
+fixed number of decimals become small integer deltas; LZMA2 (or zlib) then squeezes the columns.
+Strings (metric names, label keys and values) are stored once per batch. The LZMA2 dictionary is
+fixed by the format, so a hostile body cannot make the decoder allocate a large one.
 
 :func:`decode` is strict and bounded: it reads hostile input without unbounded allocation and
 raises :class:`ValueError` saying what is wrong.
@@ -33,6 +34,7 @@ raises :class:`ValueError` saying what is wrong.
 
 from __future__ import annotations
 
+import lzma
 import struct
 import zlib
 from collections.abc import Sequence
@@ -43,6 +45,9 @@ CONTENT_TYPE = "application/x-fleetwatch-dense"
 MAGIC = b"FWD1"
 COMPRESS_NONE = 0
 COMPRESS_ZLIB = 1
+COMPRESS_LZMA = 2
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 2**20}]
+_LZMA_DECODE_FILTERS = [{"id": lzma.FILTER_LZMA2, "dict_size": 2**20}]
 
 MODE_INT = 0
 MODE_DECIMAL = 1
@@ -115,8 +120,9 @@ def _as_decimal(values: Sequence[float], scale: int) -> list[int] | None:
     return ints
 
 
-def encode(samples: Sequence[Sample], *, level: int = 9) -> bytes:
-    """Encode a batch losslessly; ``level`` is the zlib level (0 stores it uncompressed)."""
+def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int = 6) -> bytes:
+    """Encode a batch losslessly. ``compression`` is lzma (densest, for the uplink), zlib
+    (faster, at ``level``) or none."""
     strings: dict[str, int] = {}
     series: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sample]] = {}
     for s in samples:
@@ -145,13 +151,14 @@ def encode(samples: Sequence[Sample], *, level: int = 9) -> bytes:
             _put_varint(heads, sid(k))
             _put_varint(heads, sid(v))
         _put_varint(heads, len(points))
-        mode, decimals, ints = _value_mode([p.value for p in points])
+        floats = [float(p.value) for p in points]
+        mode, decimals, ints = _value_mode(floats)
         heads.append(mode)
         if mode == MODE_DECIMAL:
             heads.append(decimals)
         _encode_timestamps(stamps, [p.timestamp_ms for p in points], base)
         if mode == MODE_XOR:
-            _encode_xor(values, [p.value for p in points])
+            _encode_xor(values, floats)
         else:
             _encode_int_deltas(values, ints)
 
@@ -166,9 +173,19 @@ def encode(samples: Sequence[Sample], *, level: int = 9) -> bytes:
     raw += stamps
     raw += values
     header = bytearray(MAGIC)
-    header.append(COMPRESS_ZLIB if level > 0 else COMPRESS_NONE)
+    if compression == "lzma":
+        header.append(COMPRESS_LZMA)
+        payload = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    elif compression == "zlib":
+        header.append(COMPRESS_ZLIB)
+        payload = zlib.compress(bytes(raw), level)
+    elif compression == "none":
+        header.append(COMPRESS_NONE)
+        payload = bytes(raw)
+    else:
+        raise ValueError(f"unknown compression {compression!r}; use lzma, zlib or none")
     _put_varint(header, len(raw))
-    return bytes(header) + (zlib.compress(bytes(raw), level) if level > 0 else bytes(raw))
+    return bytes(header) + payload
 
 
 def _encode_timestamps(out: bytearray, stamps: list[int], base: int) -> None:
@@ -286,6 +303,16 @@ def _decompress(body: bytes) -> bytes:
             raise ValueError(f"dense batch payload is not valid zlib data: {exc}") from None
         if not inflater.eof or inflater.unused_data:
             raise ValueError("dense batch zlib stream is truncated or has trailing bytes")
+    elif compression == COMPRESS_LZMA:
+        unlzma = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_DECODE_FILTERS)
+        try:
+            raw = unlzma.decompress(payload, raw_length + 1)
+        except lzma.LZMAError as exc:
+            raise ValueError(f"dense batch payload is not valid LZMA2 data: {exc}") from None
+        if len(raw) <= raw_length and not unlzma.eof:
+            raise ValueError("dense batch LZMA2 stream is truncated")
+        if unlzma.unused_data:
+            raise ValueError("dense batch LZMA2 stream has trailing bytes")
     else:
         raise ValueError(f"dense batch uses unknown compression {compression}")
     if len(raw) != raw_length:
