@@ -19,6 +19,7 @@ from fleetwatch.actions.policy import AlertView
 
 log = logging.getLogger(__name__)
 ALERTING_SERVICE = "fleetwatch.alerting.service"
+SOURCE = "fleetwatch-actions"  # label on every announcement of ours
 
 
 def _service() -> Any | None:
@@ -48,13 +49,16 @@ def firing_alerts(*, db: Session) -> dict[str, list[AlertView]]:
     if list_alerts is None:
         return {}
     try:
-        result = list_alerts(db=db, state="firing")
+        result = list_alerts(db=db, state="firing", limit=100_000)
     except TypeError:
         log.warning("alerting.service.list_alerts has an unexpected signature; ignoring alerts")
         return {}
     out: dict[str, list[AlertView]] = {}
     for row in _rows(result):
         labels = dict(_field(row, "labels") or {})
+        # Announcements (ours included) are events, not trouble on the device.
+        if _field(row, "kind") == "event" or labels.get("source") == SOURCE:
+            continue
         device = _field(row, "device") or labels.get("device")
         if not device:
             continue
@@ -82,6 +86,7 @@ def announce(
     """Announce through alerting; False (and a log line) when alerting cannot take it."""
     service = _service()
     fn = getattr(service, "announce", None)
+    labels = {**labels, "source": SOURCE}
     if fn is None:
         log.info("alerting not available; not announced: %s", title)
         return False

@@ -98,7 +98,7 @@ def _alert_matches(cond: PolicyCondition, alert: AlertView) -> bool:
 
 def is_recovered(device: DeviceView, *, horizon_s: float = 2 * 3600) -> bool:
     """Healthy again: status ok, no firing alert, no forecast crossing within the horizon."""
-    if device.status != "ok" or device.alerts:
+    if device.status != "ok" or any(a.severity != "info" for a in device.alerts):
         return False
     return not any(
         fc.will_cross and fc.time_to_threshold_s is not None and fc.time_to_threshold_s <= horizon_s
@@ -239,8 +239,13 @@ def idempotency_key(
 
 def refusal_key(key: str, reasons: tuple[str, ...]) -> str:
     """A refusal is stored under its own key: the same refusal is audited once, and the real key
-    stays free so the proposal is judged again next pass (the budget may have freed up)."""
-    raw = key + "\x1frefused\x1f" + "\x1f".join(reasons)
+    stays free so the proposal is judged again next pass (the budget may have freed up).
+
+    "The same" means the same first reason kind (``budget``, ``storm brake``, a named pause):
+    details such as who holds the budget change between passes without making it news.
+    """
+    first = reasons[0].split(":", 1)[0] if reasons else ""
+    raw = key + "\x1frefused\x1f" + first
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
