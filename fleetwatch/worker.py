@@ -16,7 +16,10 @@ from fleetwatch import selfmetrics
 from fleetwatch.settings import Settings, load_settings
 
 # Every module that defines tasks; a domain adds its own line.
-TASK_MODULES = ("fleetwatch.fleet.tasks",)
+TASK_MODULES = (
+    "fleetwatch.fleet.tasks",
+    "fleetwatch.actions.tasks",
+)
 
 # One route table: a task whose name matches no pattern fails the routing test.
 TASK_ROUTES: dict[str, dict[str, str]] = {
@@ -86,7 +89,9 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic work; a domain adds its entries here."""
-    return {}
+    schedule: dict[str, dict[str, Any]] = {}
+    schedule["actions-evaluate"] = {"task": "fleetwatch.actions.evaluate", "schedule": settings.actions.evaluate_interval_s}
+    return schedule
 
 
 def route_for(task_name: str) -> str | None:

@@ -74,7 +74,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             rec = holder["r"]
             body = self.rfile.read(int(self.headers["Content-Length"]))
             head_bytes = len(self.requestline) + 2 + len(str(self.headers)) + 2

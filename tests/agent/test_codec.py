@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import struct
@@ -119,7 +120,5 @@ def test_declared_counts_larger_than_the_body_are_refused_before_allocation() ->
 @settings(max_examples=300, deadline=None)
 def test_random_bytes_never_crash_the_decoder(data: bytes) -> None:
     for body in (data, codec.MAGIC + data, _body(data)):
-        try:
+        with contextlib.suppress(ValueError):
             codec.decode(body)
-        except ValueError:
-            pass
