@@ -185,13 +185,17 @@ def device_series(
         vertical_spacing=0.06 if len(panels) < 5 else 0.03,
         subplot_titles=[_panel_title(p["metric"]) for p in panels],
     )
+    shaded = 0
     for i, panel in enumerate(panels, start=1):
         metric = panel["metric"]
         for j, series in enumerate(panel.get("series", [])):
             fig.add_trace(_line(metric, series, colours[j % len(colours)]), row=i, col=1)
         _add_limits_and_forecasts(fig, i, metric, forecasts, paths or {}, theme)
-        _add_anomalies(fig, i, metric, anomalies)
-    fig.add_trace(_legend_marker("anomaly", "#CC79A7", "square"))
+        shaded += _add_anomalies(fig, i, metric, anomalies)
+    if shaded:
+        fig.add_trace(_legend_marker("anomaly", "#CC79A7", "square"))
+    # Timestamps come as epoch milliseconds; a date axis reads them as such.
+    fig.update_xaxes(type="date")
     fig.update_layout(
         template=th.template(theme),
         height=max(320, 240 * len(panels)),
@@ -209,16 +213,36 @@ def series_key(metric: str, labels: Mapping[str, str] | None) -> str:
     return metric + "{" + ",".join(f"{k}={v}" for k, v in sorted(extra.items())) + "}"
 
 
+def display_scale(metric: str) -> tuple[float, str]:
+    """How a metric is drawn: a factor on its base unit and the unit shown (bytes in GiB,
+    ratios in percent), so axes read "9.3 GiB" rather than "10B"."""
+    if metric.endswith("_bytes") or metric.endswith("_bytes_total"):
+        return 1 / 2**30, "GiB"
+    if metric.endswith("_ratio"):
+        return 100.0, "%"
+    unit = words.value(metric, 0.0).removeprefix("0.0").strip()
+    return 1.0, unit
+
+
+def _scaled(values: Sequence[Any] | None, factor: float) -> list[Any]:
+    if factor == 1.0:
+        return list(values or [])
+    return [None if v is None else v * factor for v in values or []]
+
+
 def _panel_title(metric: str) -> str:
-    unit = words.value(metric, 0.0).removeprefix("0.0").removeprefix("0").strip()
+    _, unit = display_scale(metric)
     name = metric.replace("_", " ")
-    return f"{name} ({unit})" if unit and unit not in name else name
+    for suffix in (" celsius", " bytes", " ratio", " watts", " seconds", " rpm", " hertz"):
+        name = name.removesuffix(suffix)
+    return f"{name} ({unit})" if unit else name
 
 
 def _line(metric: str, series: Mapping[str, Any], colour: str) -> go.Scatter:
+    factor, _ = display_scale(metric)
     return go.Scatter(
         x=series.get("timestamps", []),
-        y=series.get("values", []),
+        y=_scaled(series.get("values"), factor),
         mode="lines",
         name=words.series_name(metric, series.get("labels")),
         line={"color": colour, "width": 1.5},
@@ -232,7 +256,7 @@ def _legend_marker(name: str, colour: str, symbol: str) -> go.Scatter:
     )
 
 
-def _add_anomalies(fig: go.Figure, row: int, metric: str, anomalies: Sequence[Row]) -> None:
+def _add_anomalies(fig: go.Figure, row: int, metric: str, anomalies: Sequence[Row]) -> int:
     now = datetime.now(tz=UTC)
     # Beyond ~40 shaded spans a panel reads as noise; the newest matter most.
     episodes = [a for a in anomalies if a.get("metric") == metric][-40:]
@@ -246,6 +270,7 @@ def _add_anomalies(fig: go.Figure, row: int, metric: str, anomalies: Sequence[Ro
         fig.add_vrect(
             x0=start, x1=end, row=row, col=1, fillcolor="#CC79A7", opacity=0.25, line_width=0
         )
+    return len(episodes)
 
 
 def _add_limits_and_forecasts(
@@ -256,13 +281,14 @@ def _add_limits_and_forecasts(
     paths: Mapping[str, Mapping[str, Any]],
     theme: th.Theme,
 ) -> None:
+    factor, _ = display_scale(metric)
     for forecast in (f for f in forecasts if f.get("metric") == metric):
         limit = forecast.get("limit_value")
         if limit is not None:
             label = f"{words.limit_name(str(forecast.get('limit_name', 'limit')))} "
             label += words.value(metric, float(limit))
             fig.add_hline(
-                y=float(limit),
+                y=float(limit) * factor,
                 row=row,
                 col=1,
                 line={"color": "#D55E00", "dash": "dash", "width": 1.5},
@@ -270,12 +296,17 @@ def _add_limits_and_forecasts(
                 annotation_position="top left",
             )
         path = paths.get(series_key(metric, forecast.get("labels")))
-        band = forecast_path_traces(path, theme) if path else forecast_fan_traces(forecast)
+        if path:
+            band = forecast_path_traces(path, theme, scale=factor)
+        else:
+            band = forecast_fan_traces(forecast, scale=factor)
         for trace in band:
             fig.add_trace(trace, row=row, col=1)
 
 
-def forecast_path_traces(path: Mapping[str, Any], theme: th.Theme) -> list[go.Scatter]:
+def forecast_path_traces(
+    path: Mapping[str, Any], theme: th.Theme, *, scale: float = 1.0
+) -> list[go.Scatter]:
     """The forecast band of a forecast path: lower and upper bounds filled, mean dashed."""
     times = list(path.get("times") or [])
     if not times:
@@ -284,7 +315,7 @@ def forecast_path_traces(path: Mapping[str, Any], theme: th.Theme) -> list[go.Sc
     return [
         go.Scatter(
             x=times,
-            y=path.get("lower"),
+            y=_scaled(path.get("lower"), scale),
             mode="lines",
             line={"width": 0},
             showlegend=False,
@@ -293,7 +324,7 @@ def forecast_path_traces(path: Mapping[str, Any], theme: th.Theme) -> list[go.Sc
         ),
         go.Scatter(
             x=times,
-            y=path.get("upper"),
+            y=_scaled(path.get("upper"), scale),
             mode="lines",
             line={"width": 0},
             fill="tonexty",
@@ -303,7 +334,7 @@ def forecast_path_traces(path: Mapping[str, Any], theme: th.Theme) -> list[go.Sc
         ),
         go.Scatter(
             x=times,
-            y=path.get("mean"),
+            y=_scaled(path.get("mean"), scale),
             mode="lines",
             name="forecast",
             line={"color": "#0072B2" if theme == "light" else "#56B4E9", "dash": "dot"},
@@ -311,7 +342,7 @@ def forecast_path_traces(path: Mapping[str, Any], theme: th.Theme) -> list[go.Sc
     ]
 
 
-def forecast_fan_traces(forecast: Row) -> list[go.Scatter]:
+def forecast_fan_traces(forecast: Row, *, scale: float = 1.0) -> list[go.Scatter]:
     """Without a forecast path, the crossing interval drawn as a fan from the current value to
     the limit at the earliest and latest expected crossing (the band of a time-to-threshold)."""
     start = _to_datetime(forecast.get("computed_at"))
@@ -319,7 +350,8 @@ def forecast_fan_traces(forecast: Row) -> list[go.Scatter]:
     ttt = forecast.get("time_to_threshold_s")
     if not forecast.get("will_cross") or None in (start, current, limit, ttt):
         return []
-    assert start is not None and ttt is not None
+    assert start is not None and ttt is not None and current is not None and limit is not None
+    current, limit = float(current) * scale, float(limit) * scale
     lower = float(forecast.get("lower_s") or ttt)
     upper = float(forecast.get("upper_s") or ttt)
     early, late = start + timedelta(seconds=lower), start + timedelta(seconds=upper)
@@ -448,7 +480,8 @@ def peer_comparison(
 ) -> go.Figure:
     """This device's latest value against every peer in its cohort (box and points)."""
     points = [(str(p.get("device_id") or p.get("device")), p.get("value")) for p in peers]
-    points = [(d, float(v)) for d, v in points if v is not None]
+    factor, _ = display_scale(metric)
+    points = [(d, float(v) * factor) for d, v in points if v is not None]
     if not points:
         return _empty(f"no cohort values for {metric}", theme, height=160)
     fig = go.Figure(

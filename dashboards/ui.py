@@ -25,7 +25,7 @@ class Errors(list[str]):
         try:
             return fetch()
         except NotAvailable:
-            self.append(f"{what or 'this part'} is not available from this API")
+            self.append(f"{what or 'this part'}: not available from this API")
             return default
         except ApiError as exc:
             self.append(f"{what}: {exc}" if what else str(exc))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fleetwatch.cli import agent, api, bench, db, demo, worker
+from fleetwatch.cli import agent, api, bench, dashboard, db, demo, worker
 from fleetwatch.cli.common import state
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("agent")(agent.agent)
 app.command("api")(api.serve)
 app.add_typer(api.token_app, name="token")
 app.command("demo")(demo.demo)
+app.command("dashboard")(dashboard.dashboard)
 
 
 def main() -> None:
