@@ -90,7 +90,10 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic work; a domain adds its entries here."""
     schedule: dict[str, dict[str, Any]] = {}
-    schedule["actions-evaluate"] = {"task": "fleetwatch.actions.evaluate", "schedule": settings.actions.evaluate_interval_s}
+    schedule["actions-evaluate"] = {
+        "task": "fleetwatch.actions.evaluate",
+        "schedule": settings.actions.evaluate_interval_s,
+    }
     return schedule
 
 
