@@ -146,6 +146,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
     p = device.profile
     k = spec.kind
     threshold: float | None = None
+    expected: float | None = None
     cmp = ">="
     series: list[dict[str, Any]] = []
     if k in ("fan_failure", "dust") and p.kind == "jetson":
@@ -162,6 +163,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
         ]
     elif k == "degradation":
         threshold, cmp = 0.0, "<="
+        expected = spec.start_s + degradation_life_s(spec.severity)
         series = [
             _series("fan_speed_rpm", device, fan="pwmfan"),
             _series("temperature_celsius", device, sensor=p.throttle_sensor),
@@ -208,6 +210,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
         threshold=threshold,
         comparison=cmp,
         series=series,
+        expected_failure_at=expected,
     )
 
 
@@ -217,6 +220,11 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
 def _hours(severity: float, slow: float, fast: float) -> float:
     """Time scale from severity: ``slow`` hours at 0, ``fast`` hours at 1."""
     return slow + (fast - slow) * min(max(severity, 0.0), 1.0)
+
+
+def degradation_life_s(severity: float) -> float:
+    """How long a wearing fan lasts: 8 h at severity 0, 2 h at severity 1."""
+    return _hours(severity, 8.0, 2.0) * 3600.0
 
 
 def activate(f: ActiveFault, ctx: FaultContext, t: float) -> None:
@@ -240,9 +248,7 @@ def activate(f: ActiveFault, ctx: FaultContext, t: float) -> None:
     elif k == "fan_failure":
         f.params["residual"] = 0.3 * (1.0 - sev)
     elif k == "degradation":
-        life = _hours(sev, 8.0, 2.0) * 3600.0
-        f.params["life_s"] = life
-        f.truth.expected_failure_at = t + life
+        f.params["life_s"] = degradation_life_s(sev)
     elif k == "disk_fill":
         total = p.disk_total[i, 0]
         free = total - s.disk_used[i, 0]
@@ -255,10 +261,9 @@ def activate(f: ActiveFault, ctx: FaultContext, t: float) -> None:
         period = 45.0 if k == "failed_deployment" else 600.0 - 540.0 * sev
         rt.crash_every_s[i] = period
         rt.next_crash_t[i] = t + (60.0 if k == "failed_deployment" else period)
-        f.params["restarts0"] = rt.module_start[i, rtm.WORKLOAD]
+        f.params["restarts0"] = rt.module_start[i, rtm.WORKLOAD]  # before the new version starts
         if k == "failed_deployment":
             rtm.start_deployment(rt, i, "2.4.0", ctx.rng)
-            f.params["restarts0"] = rt.module_start[i, rtm.WORKLOAD]
     elif k == "uplink_outage":
         f.truth.end = t + _hours(sev, 0.5, 6.0) * 3600.0
         rtm.set_uplink(rt, i, True, t)
@@ -301,6 +306,14 @@ def after_step(f: ActiveFault, ctx: FaultContext, t: float) -> None:
         f.params["origin"] = t
 
 
+def _reported_memory(f: ActiveFault, ctx: FaultContext) -> float:
+    """Memory in use as the fault's first series reports it (bytes, or whole MiB)."""
+    used = float(ctx.state.memory_used[f.index])
+    if ctx.runtime.is_iotedge[f.index]:
+        return float(np.floor(used))
+    return float(np.floor(used / 2**20) * 2**20)
+
+
 def _hot(f: ActiveFault, ctx: FaultContext) -> bool:
     i, p = f.index, ctx.params
     if p.is_jetson[i]:
@@ -320,11 +333,11 @@ CROSSING: dict[str, Callable[[ActiveFault, FaultContext], bool]] = {
     "dust": _hot,
     "degradation": lambda f, c: bool(c.effects.fan_health[f.index] <= 0.0),
     "disk_fill": lambda f, c: bool(
-        c.params.disk_total[f.index, 0] - c.state.disk_used[f.index, 0]
+        np.floor(c.params.disk_total[f.index, 0] - c.state.disk_used[f.index, 0])
         <= DISK_FULL_RATIO * c.params.disk_total[f.index, 0]
     ),
     "memory_leak": lambda f, c: bool(
-        c.state.memory_used[f.index] >= MEMORY_LIMIT_RATIO * c.params.memory_bytes[f.index]
+        _reported_memory(f, c) >= MEMORY_LIMIT_RATIO * c.params.memory_bytes[f.index]
     ),
     "crash_loop": _restarts,
     "failed_deployment": _restarts,
