@@ -95,7 +95,7 @@ def test_dust_on_a_coral_throttles_the_tpu_clock() -> None:
 
 
 def test_degradation_fails_at_its_known_time() -> None:
-    sim, device, truth = setup("degradation", 0.5)
+    sim, _device, truth = setup("degradation", 0.5)
     assert truth.expected_failure_at is not None
     sim.step(7 * 360)
     assert truth.crossed_at is not None
@@ -104,7 +104,7 @@ def test_degradation_fails_at_its_known_time() -> None:
 
 
 def test_sensor_stuck_freezes_one_zone_and_nothing_crosses() -> None:
-    sim, device, truth = setup("sensor_stuck")
+    sim, _device, truth = setup("sensor_stuck")
     tj = {"name": "temperature_celsius", "labels": {**truth.series[0]["labels"], "sensor": "tj"}}
     cpu = record(sim, truth.series[0], 360)
     sim2, _, truth2 = setup("sensor_stuck")
