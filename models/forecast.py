@@ -5,14 +5,17 @@ missing points), both looking only at the trailing window of each series:
 
 * :func:`predict_linear_time_to_threshold` is Prometheus' ``predict_linear``: a least-squares
   line over a fixed window, extrapolated to the limit. It is the baseline ops use today.
-* :func:`forecast_time_to_threshold` fits a line to each half of a longer window. When the
-  slope falls significantly from the first half to the second, the series is approaching an
-  equilibrium (a first-order thermal response to load or a fan failure, the top of a daily
-  cycle) and the trend is extrapolated with the matching exponential damping; otherwise it is
-  extrapolated linearly (disk fill, memory leak). The interval comes from the standard errors
-  of the recent slope and level; "no crossing expected" is ``inf``, when the damped path
-  levels off below the limit, the recent slope is not significantly towards the limit, or the
-  crossing lies beyond ``max_horizon_seconds``.
+* :func:`forecast_time_to_threshold` fits, over a longer window, an exponential approach to an
+  equilibrium (the first-order response of a temperature to a failed fan or a step in load,
+  the top of a daily cycle) on a grid of time constants. Where that fits clearly better than a
+  line it extrapolates the damped path, which levels off at the fitted equilibrium; otherwise
+  it extrapolates the recent least-squares line (disk fill, memory leak). The distance to the
+  limit is measured from the series' typical upward swing around the line (garbage-collection
+  sawtooth, load bursts), since the limit is touched by the peaks before the mean. The
+  interval comes from the standard errors of the slope and level (or equilibrium); ``inf``
+  means no crossing within ``max_horizon_seconds`` (heading away, or levelling off short of
+  the limit), and ``crossing_expected`` is False too when the trend towards the limit is not
+  significant.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ class TimeToThreshold:
     """Per-series forecast of the time (seconds) until the limit is crossed.
 
     ``time_to_threshold`` is the point estimate, ``lower``/``upper`` the interval (``upper``
-    may be ``inf``); all are ``inf`` when no crossing is expected within the max horizon and 0
-    when the limit is already crossed. ``slope`` is per second at the end of the window (in
-    the direction of the limit), ``time_constant`` the fitted damping time constant in
-    seconds (``inf`` for a linear trend).
+    may be ``inf``); ``inf`` when the path does not reach the limit within the max horizon, 0
+    when the limit is already crossed. ``crossing_expected`` is True only for a finite point
+    estimate backed by a significant trend towards the limit. ``slope`` is per second at the
+    end of the window, ``time_constant`` the fitted damping time constant in seconds (``inf``
+    for a linear trend).
     """
 
     time_to_threshold: FloatArray
@@ -158,7 +162,7 @@ def forecast_time_to_threshold(
     max_horizon_seconds: float = WEEK_SECONDS,
     confidence_z: float = 1.64,
     significance_z: float = 2.0,
-    min_improvement: float = 0.8,
+    min_improvement: float = 0.9,
     excursion_weight: float = 1.0,
 ) -> TimeToThreshold:
     """Forecast when each series crosses its limit, with an interval (see the module doc).
@@ -204,7 +208,6 @@ def forecast_time_to_threshold(
         slope = np.where(chosen, (approach.asymptote - now) / tau, recent.slope)
     crossed = np.asarray(limit - level <= 0.0, dtype=bool)
     max_points = max_horizon_seconds / interval_seconds
-    point = np.where(significant | crossed, point, np.inf)
     point, earliest, latest = (
         np.where(crossed, 0.0, np.where(p > max_points, np.inf, p))
         for p in (point, earliest, latest)
@@ -217,7 +220,7 @@ def forecast_time_to_threshold(
         time_to_threshold=point * interval_seconds,
         lower=np.where(unknown, np.inf, earliest) * interval_seconds,
         upper=np.where(unknown, np.inf, latest) * interval_seconds,
-        crossing_expected=np.asarray(np.isfinite(point), dtype=bool),
+        crossing_expected=np.asarray(np.isfinite(point) & (significant | crossed), dtype=bool),
         already_crossed=crossed & ~unknown,
         level=level * sign,
         slope=slope * sign / interval_seconds,
@@ -270,7 +273,7 @@ class ApproachFit:
     significant: BoolArray
 
 
-def fit_approach(window: FloatArray, min_improvement: float = 0.2) -> ApproachFit:
+def fit_approach(window: FloatArray, min_improvement: float = 0.9) -> ApproachFit:
     """Fit an exponential approach to an equilibrium over a grid of time constants.
 
     This is the first-order response of a temperature to a step in load or cooling, and the

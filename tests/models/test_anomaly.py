@@ -114,9 +114,7 @@ def test_series_scored_together_equal_series_scored_alone(minutes: np.ndarray) -
 
 @settings(max_examples=40, deadline=None)
 @given(
-    data=st.lists(
-        st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=2, max_size=120
-    ),
+    data=st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=2, max_size=120),
     cut=st.integers(1, 119),
 )
 def test_scores_are_causal(data: list[float], cut: int) -> None:

