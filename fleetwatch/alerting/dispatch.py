@@ -372,7 +372,7 @@ def _add_notification(
     )
     db.add(
         Notification(
-            idempotency_key=f"{group.group_key}#{group.seq}#{reason}",
+            idempotency_key=f"{group.group_key}#{group.created_at.isoformat()}#{group.seq}#{reason}",
             group_id=group.id,
             group_key=group.group_key,
             receiver=receiver_name,

@@ -128,6 +128,16 @@ def apply_findings(
         else:
             _seen(plan, row, f, for_s, flips.get(row["id"], 0), flap_threshold)
     configured = set(rule_for_s)
+    held = _load(
+        db,
+        (Alert.kind == "rule")
+        & (Alert.state == "resolved")
+        & Alert.resolved_by.is_not(None)
+        & Alert.condition.is_(True),
+    )
+    for fp, row in held.items():  # a manual resolve holds only until the condition clears
+        if fp not in by_fp and (row["rule"] in evaluated_rules or row["rule"] not in configured):
+            plan.updates.append({"id": row["id"], "condition": False, "resolved_by": None})
     for fp, row in active.items():
         if fp in by_fp:
             continue
