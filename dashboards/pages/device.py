@@ -96,6 +96,7 @@ class DevicePage:
     alerts: list[dict[str, Any]]
     actions: list[dict[str, Any]]
     points_drawn: int = 0
+    series_drawn: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -155,6 +156,7 @@ def build_device_page(
         actions=errors.call(lambda: client.actions(device_id=device_id), [], "actions"),
         points_drawn=max((len(s.get("values", [])) for p in panels for s in p["series"]),
                          default=0),
+        series_drawn=sum(len(p["series"]) for p in panels),
         errors=list(errors),
     )  # fmt: skip
 

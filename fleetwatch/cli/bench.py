@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "parse": "benchmarks.parse",
     "models": "benchmarks.models",
     "simulate": "benchmarks.simulate",
+    "dashboard": "benchmarks.dashboard",
 }
 
 
