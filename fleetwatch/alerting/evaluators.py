@@ -173,7 +173,7 @@ def eval_restart_loop(rule: r.RestartLoopRule, ctx: EvalContext) -> list[Finding
     keys = df[cols].astype(str).agg("\x1f".join, axis=1)
     diff = df["value"].groupby(keys).diff()
     # a counter reset (negative step) counts the value after the reset as the increase
-    step = diff.where(diff >= 0, df["value"]).fillna(0.0)
+    step = diff.where(diff.isna() | (diff >= 0), df["value"]).fillna(0.0)
     increase = step.groupby(keys).sum()
     first = df.assign(_key=keys).drop_duplicates("_key").set_index("_key")
     findings = []
