@@ -44,7 +44,7 @@ def eager(
     load_models()
     engine = make_engine(sqlite_db_url)
     factory = session_factory(engine)
-    seed_nodes(k8s, ["n1", "n2", "n3", "n4", "n5"])
+    seed_nodes(k8s, ["n1", "n2", "n3", "n4", "n5", "n6", "n7"])
     with session_scope(factory) as db:
         for name in ["n1", "n2", "n3", "n4", "n5"]:
             add_device(db, name, "plant-b", forecast_s=1800 if name == "n2" else None)
