@@ -19,6 +19,7 @@ from fleetwatch.settings import Settings, load_settings
 TASK_MODULES = (
     "fleetwatch.fleet.tasks",
     "fleetwatch.actions.tasks",
+    "fleetwatch.alerting.tasks",
 )
 
 # One route table: a task whose name matches no pattern fails the routing test.
@@ -93,6 +94,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule["actions-evaluate"] = {
         "task": "fleetwatch.actions.evaluate",
         "schedule": settings.actions.evaluate_interval_s,
+    }
+    schedule["alerting-evaluate"] = {
+        "task": "fleetwatch.alerting.evaluate",
+        "schedule": settings.alerting.evaluation_interval_s,
+    }
+    schedule["alerting-dispatch"] = {
+        "task": "fleetwatch.alerting.dispatch",
+        "schedule": settings.alerting.dispatch_interval_s,
     }
     return schedule
 

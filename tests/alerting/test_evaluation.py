@@ -228,7 +228,7 @@ def test_absence_of_devices_series_and_sites(fleet, metrics, tmp_path):
             "summary": "{silent_devices}/{site_devices}",
         },
     ]
-    summary, alerts = run(fleet, metrics, tmp_path, rules)
+    _summary, alerts = run(fleet, metrics, tmp_path, rules)
     silent = sorted(k[1] for k in alerts if k[0] == "DeviceSilent")
     assert silent == ["s1-dev00000", "s1-dev00001", "s1-dev00002"]
     assert [k[1] for k in alerts if k[0] == "SeriesSilent"] == ["s1-dev00003"]
@@ -276,7 +276,7 @@ def test_state_rules_component_deployment_health_and_restart_loop(fleet, metrics
         {"name": "Unhealthy", "kind": "device_unhealthy"},
         {"name": "RestartLoop", "kind": "restart_loop", "window": "15m", "min_restarts": 3},
     ]
-    summary, alerts = run(fleet, metrics, tmp_path, rules)
+    _summary, alerts = run(fleet, metrics, tmp_path, rules)
     assert {(k[0], k[1]) for k in alerts} == {
         ("ComponentBroken", d1),
         ("DeploymentFailed", d2),
