@@ -14,7 +14,7 @@ _UNITS = (("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0))
 
 
 def _unit_for(seconds: float) -> tuple[str, float]:
-    if seconds < 90:
+    if seconds < 60:
         return _UNITS[0]
     if seconds < 90 * 60:
         return _UNITS[1]
