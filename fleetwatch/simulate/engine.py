@@ -66,6 +66,7 @@ class Simulator:
         self.lock = threading.RLock()
         self.ticks = 0
         self._rail_averages: dict[str, list[float]] = {}
+        self._label_epoch = 0
         self.faults: list[flt.ActiveFault] = []
         self.table: SeriesTable = build_table(self)
         drawn = flt.draw_faults(
@@ -153,6 +154,9 @@ class Simulator:
         self._spontaneous_restarts(t, dt)
         for f in active:
             flt.after_step(f, ctx, t)
+        if self.runtime.label_epoch != self._label_epoch:
+            self._label_epoch = self.runtime.label_epoch
+            self.table.invalidate()
         self.ticks += 1
 
     def _spontaneous_restarts(self, t: float, dt: float) -> None:

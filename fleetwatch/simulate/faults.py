@@ -153,7 +153,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
         threshold = p.trip_points[0][0] / 1000.0
         series = [
             _series("temperature_celsius", device, sensor=p.throttle_sensor),
-            _series("fan_speed_rpm", device, fan="pwmfan"),
+            _series("fan_speed_rpm", device, fan="fan0"),
         ]
     elif k == "dust":
         threshold = hw.CORAL_TRIP_POINTS_MILLIC[0] / 1000.0
@@ -165,7 +165,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
         threshold, cmp = 0.0, "<="
         expected = spec.start_s + degradation_life_s(spec.severity)
         series = [
-            _series("fan_speed_rpm", device, fan="pwmfan"),
+            _series("fan_speed_rpm", device, fan="fan0"),
             _series("temperature_celsius", device, sensor=p.throttle_sensor),
         ]
     elif k == "disk_fill":
@@ -175,7 +175,7 @@ def make_truth(spec: FaultSpec, device: Device) -> GroundTruth:
         threshold = MEMORY_LIMIT_RATIO * p.memory_bytes
         if device.runtime == "iotedge":
             series = [
-                _series("memory_used_bytes", device, module="host"),
+                _series("memory_used_bytes", device),
                 _series("memory_used_bytes", device, module="objectDetector"),
             ]
         else:

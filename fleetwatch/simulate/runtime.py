@@ -26,6 +26,7 @@ NET_OUT_BPS = np.array([40.0, 220.0, 5.0, 170.0])
 UPSTREAM_MSG_PER_S = 1.2  # telemetryForwarder -> IoT Hub, at full load
 DETECTIONS_MSG_PER_S = 4.0  # objectDetector -> telemetryForwarder, at full load
 RESTART_BACKOFF_S = 30.0
+CPU_SHARE = np.array([0.01, 0.04, 0.85, 0.02])  # of the host's CPU, per module
 
 GG_COMPONENTS = (
     ("com.fleetwatch.ObjectDetector", "2.3.1", True, "RUNNING"),
@@ -80,6 +81,7 @@ class RuntimeState:
     deployment_status: np.ndarray  # index into DEPLOYMENT_STATUSES
     sequence: np.ndarray
     changed: list[set[int]]  # components whose status changed since the last publish
+    label_epoch: int = 0  # bumped when a label value (a deployment id) changes
 
 
 def initial_runtime(devices: list[Device], t0: float, rng: np.random.Generator) -> RuntimeState:
@@ -182,6 +184,7 @@ def crash_workload(rt: RuntimeState, i: int, t: float) -> None:
 def start_deployment(rt: RuntimeState, i: int, version: str, rng: np.random.Generator) -> None:
     """A new workload version arrives (IoT Edge module version / Greengrass deployment)."""
     rt.deployment_id[i] = seeded_guid(rng)
+    rt.label_epoch += 1
     if rt.is_iotedge[i]:
         rt.module_version[i] = version
         rt.module_stop[i, WORKLOAD] += 1.0
@@ -218,8 +221,7 @@ def step_runtime(rt: RuntimeState, cpu: np.ndarray, t: float, dt: float) -> None
     rt.upstream_sent += sent
     rt.queue = rt.queue + produced - sent
     rt.cpu_count += 1.0
-    share = np.array([0.01, 0.04, 0.85, 0.02])
-    rt.cpu_sum[:, :-1] += cpu[:, None] * 100.0 * share * running
+    rt.cpu_sum[:, :-1] += cpu[:, None] * 100.0 * CPU_SHARE * running
     rt.cpu_sum[:, -1] += cpu * 100.0
     rt.syncs += np.floor((t - rt.instance_start_t) / 3600.0) > np.floor(
         (t - dt - rt.instance_start_t) / 3600.0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleetwatch.plugins.catalogue import COMPONENT_STATES
+from fleetwatch.plugins.catalogue import COMPONENT_STATES, DEPLOYMENT_STATUSES
 from fleetwatch.simulate import hardware as hw
 from fleetwatch.simulate import runtime as rtm
 from fleetwatch.simulate.physics import MAX_APEX, SENSOR_INDEX, SENSORS
@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 Reader = Callable[["Simulator", np.ndarray], np.ndarray]
-FAN = "pwmfan"
+LabelMaker = Callable[["Simulator", np.ndarray], list[dict[str, str]]]
+FAN = "fan0"  # collectors number fans in hwmon order
 
 
 @dataclass
 class Block:
     name: str
     devices: np.ndarray  # device indices
-    extra: dict[str, str] | list[dict[str, str]]  # shared labels, or one dict per device
+    # shared labels, one dict per device, or a function giving them (labels that change)
+    extra: dict[str, str] | list[dict[str, str]] | LabelMaker
     read: Reader
     present: Reader | None = None
 
@@ -94,6 +96,11 @@ class SeriesTable:
         self._labels: list[dict[str, str]] | None = None
         self._index: dict[SeriesKey, int] | None = None
 
+    def invalidate(self) -> None:
+        """Forget the label dicts (a label value changed, e.g. a new deployment id)."""
+        self._labels = None
+        self._index = None
+
     def index_of(self, name: str, labels: Mapping[str, str]) -> int | None:
         """Position of a series in every batch of this table (None if the fleet has no such)."""
         if self._index is None:
@@ -108,8 +115,9 @@ class SeriesTable:
             devs = self.sim.devices
             out: list[dict[str, str]] = []
             for b in self.blocks:
+                extras = b.extra(self.sim, b.devices) if callable(b.extra) else b.extra
                 for j, i in enumerate(b.devices.tolist()):
-                    extra = b.extra[j] if isinstance(b.extra, list) else b.extra
+                    extra = extras[j] if isinstance(extras, list) else extras
                     out.append({"device": devs[i].id, "site": devs[i].site, **extra})
             self._labels = out
         return self._labels
@@ -124,6 +132,7 @@ class SeriesTable:
             if b.present is not None:
                 present[at : at + n] = b.present(self.sim, b.devices)
             at += n
+        present &= ~np.isnan(values)  # NaN means "no reading", never a value
         return SampleBatch(self, round(self.sim.t * 1000), values, present)
 
 
@@ -144,19 +153,23 @@ def gpu_ratio(sim: Simulator, idx: np.ndarray) -> np.ndarray:
 
 
 def cpu_ratio(sim: Simulator, idx: np.ndarray) -> np.ndarray:
-    return sim.state.cpu[idx]
+    """Device CPU load; IoT Edge reports it as a single-precision percentage."""
+    cpu = sim.state.cpu[idx]
+    as_float32 = (cpu * 100.0).astype(np.float32).astype(float) / 100.0
+    return np.where(sim.runtime.is_iotedge[idx], as_float32, cpu)
 
 
-def memory_mib(sim: Simulator, idx: np.ndarray) -> np.ndarray:
-    """Device memory in use, in whole MiB (tegrastats RAM, Greengrass SystemMemUsage)."""
-    return np.floor(sim.state.memory_used[idx] / MiB)
+def device_memory_used(sim: Simulator, idx: np.ndarray) -> np.ndarray:
+    """Bytes (edgeAgent's host series) on IoT Edge, whole MiB (tegrastats, Greengrass) elsewhere."""
+    used = sim.state.memory_used[idx]
+    return np.where(sim.runtime.is_iotedge[idx], np.floor(used), np.floor(used / MiB) * MiB)
 
 
 def headroom(temps_c: np.ndarray, trips_c: np.ndarray) -> np.ndarray:
-    """Degrees to the lowest trip point not yet reached (negative past the last one)."""
+    """Degrees to the lowest trip point not yet reached (NaN past the last one: no sample)."""
     reached = temps_c[:, None] >= trips_c
     nxt = np.where(reached, np.inf, trips_c).min(axis=1)
-    return np.where(np.isfinite(nxt), nxt, trips_c[-1]) - temps_c
+    return np.where(np.isfinite(nxt), nxt - temps_c, np.nan)
 
 
 # --- the layout ---------------------------------------------------------------------------------
@@ -195,6 +208,14 @@ def _jetson_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Bl
         idx = np.flatnonzero(p.has_sensor[:, col])
         read, online = _sensor_reader(col)
         blocks.append(Block("temperature_celsius", idx, {"sensor": name}, read, online))
+        blocks.append(
+            Block(
+                "temperature_sensor_up",
+                idx,
+                {"sensor": name},
+                lambda s, i, c=col: s.state.sensor_online[i, c].astype(float),
+            )
+        )
     for model, prof in hw.PROFILES.items():
         if prof.kind != "jetson":
             continue
@@ -233,15 +254,10 @@ def _jetson_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Bl
         Block("fan_speed_rpm", jet, {"fan": FAN}, lambda s, i: s.state.fan_rpm[i].astype(float)),
         Block("fan_pwm_ratio", jet, {"fan": FAN}, lambda s, i: s.state.fan_pwm[i] / 255.0),
         Block("gpu_utilization_ratio", jet, {}, gpu_ratio),
-        Block(
-            "memory_total_bytes",
-            jet,
-            {},
-            lambda s, i: np.floor(s.params.memory_bytes[i] / MiB) * MiB,
-        ),
     ]
-    mem = np.flatnonzero(p.is_jetson | sim.runtime.is_greengrass)
-    blocks.append(Block("memory_used_bytes", mem, {}, lambda s, i: memory_mib(s, i) * MiB))
+    total = np.flatnonzero(p.is_jetson | sim.runtime.is_iotedge)
+    blocks.append(Block("memory_total_bytes", total, {}, lambda s, i: s.params.memory_bytes[i]))
+    blocks.append(Block("memory_used_bytes", np.arange(p.n), {}, device_memory_used))
     return blocks
 
 
@@ -314,6 +330,7 @@ def _iotedge_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
                 lambda s, i, m=m: np.floor(s.runtime.net_out[i, m]),
             ),
             Block("module_availability_ratio", idx, lab, lambda s, i, m=m: availability(s, i, m)),
+            Block("cpu_utilization_ratio", idx, lab, lambda s, i, m=m: module_cpu(s, i, m)),
         ]
         if m in rtm.STARTED_MODULES:
             blocks.append(
@@ -324,10 +341,8 @@ def _iotedge_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
                     lambda s, i, m=m: s.runtime.module_start[i, m],
                 )
             )
-    host = {"module": "host"}
     blocks += [
-        Block("memory_used_bytes", idx, host, lambda s, i: np.floor(s.state.memory_used[i])),
-        Block("memory_total_bytes", idx, host, lambda s, i: s.params.memory_bytes[i]),
+        Block("deployment_duration_seconds", idx, {}, lambda s, i: np.full(len(i), 4.7719382 / 2)),
         Block(
             "message_queue_length",
             idx,
@@ -358,6 +373,13 @@ def _iotedge_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
     return blocks
 
 
+def module_cpu(sim: Simulator, idx: np.ndarray, m: int) -> np.ndarray:
+    """A module's share of the CPU, as edgeAgent's median (single precision percent) / 100."""
+    running = sim.runtime.down_until[idx, m] <= sim.t
+    percent = sim.state.cpu[idx] * 100.0 * rtm.CPU_SHARE[m] * running
+    return percent.astype(np.float32).astype(float) / 100.0
+
+
 def availability(sim: Simulator, idx: np.ndarray, m: int) -> np.ndarray:
     rt = sim.runtime
     exp = rt.expected_s[idx, m]
@@ -385,13 +407,27 @@ def _greengrass_blocks(sim: Simulator, idx: np.ndarray) -> list[Block]:
             "device_healthy", idx, {}, lambda s, i: rtm.device_healthy(s.runtime)[i].astype(float)
         )
     )
-    for k, status in enumerate(rtm.DEPLOYMENT_STATUSES):
+    for status in DEPLOYMENT_STATUSES:
         blocks.append(
             Block(
                 "deployment_status",
                 idx,
-                {"deployment": "fleetwatch-workload", "status": status},
-                lambda s, i, k=k: (s.runtime.deployment_status[i] == k).astype(float),
+                lambda s, i, st=status: [
+                    {"deployment": s.runtime.deployment_id[j], "status": st} for j in i.tolist()
+                ],
+                lambda s, i, st=status: np.array(
+                    [rtm.DEPLOYMENT_STATUSES[k] == st for k in s.runtime.deployment_status[i]],
+                    dtype=float,
+                ),
+            )
+        )
+    for si, state in enumerate(COMPONENT_STATES):
+        blocks.append(
+            Block(
+                "component_count",
+                idx,
+                {"state": state},
+                lambda s, i, si=si: (s.runtime.comp_state[i] == si).sum(axis=1).astype(float),
             )
         )
     return blocks

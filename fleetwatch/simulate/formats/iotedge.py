@@ -102,9 +102,8 @@ def edge_agent_metrics(sim: Simulator, i: int) -> str:
         rt.cpu_count[i],
         _spread(host_cpu),
     )
-    share = (0.01, 0.04, 0.85, 0.02)
     for m, name in enumerate(mods):
-        now = host_cpu * share[m] * running[m]
+        now = host_cpu * rtm.CPU_SHARE[m] * running[m]
         out.summary(
             "edgeAgent_used_cpu_percent",
             [("module_name", name), _ms(m)],
