@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SECONDS_PER_DAY = 86_400.0
 # E|X| = sqrt(2/pi) * sigma for a normal variable: turns a mean absolute deviation into a sigma.
 MAD_TO_SIGMA = 1.2533
+# A sigma floor of half the typical change between readings.
+RESOLUTION_TO_SIGMA = 0.5
 # Time steps per transposed block: a few MB for tens of thousands of series.
 BLOCK = 32
 
@@ -69,6 +71,7 @@ def run_recurrence(
         finite = np.isfinite(block)
         weight = finite.astype(np.float64)
         observed = np.where(finite, block, 0.0)
+        jumps, jump_rates = _jumps(s, block, finite)
         out_first = np.empty_like(block)
         out_second = np.empty_like(block) if second is not None else None
         for i in range(stop - start):
@@ -77,6 +80,10 @@ def run_recurrence(
             season = None if buckets is None else s.season[buckets[start + i]]
             rate = float(season_rates[start + i])
             _step(s, rows, observed[i], weight[i], season, rate, lean)
+            # The resolution of the sensor: the typical size of a change between readings.
+            np.subtract(jumps[i], s.resolution, out=rows.tmp)
+            rows.tmp *= jump_rates[i]
+            s.resolution += rows.tmp
             _evidence(s, rows, lean)
             if out_second is None:
                 np.maximum(rows.spike, rows.shift, out=out_first[i])
@@ -88,6 +95,30 @@ def run_recurrence(
         if second is not None and out_second is not None:
             second[:, start:stop] = saturate_excess(out_second).T
     return first, second
+
+
+def _jumps(s: DetectorState, block: FloatArray, finite: Any) -> tuple[FloatArray, FloatArray]:
+    """Per point (time-major block): size of the change since the previous valid value, and
+    the rate at which it updates the resolution (0 where nothing changed; a running mean
+    over the first changes). Advances ``last_valid`` and ``changes_seen``."""
+    n_rows = block.shape[0]
+    index = np.where(finite, np.arange(n_rows)[:, np.newaxis], -1)
+    np.maximum.accumulate(index, axis=0, out=index)
+    columns = np.arange(block.shape[1])
+    previous = np.empty_like(block)
+    previous[0] = s.last_valid
+    if n_rows > 1:
+        before = index[:-1]
+        previous[1:] = np.where(before >= 0, block[np.maximum(before, 0), columns], s.last_valid)
+    jumps = np.abs(block - previous)
+    changed = finite & (jumps > 0) & np.isfinite(jumps)
+    jumps = np.where(changed, jumps, 0.0)
+    seen = np.cumsum(changed, axis=0) - changed + s.changes_seen
+    rates = np.where(changed, np.maximum(1.0 / (seen + 1.0), s.config.resolution_alpha), 0.0)
+    last = index[-1]
+    s.last_valid = np.where(last >= 0, block[np.maximum(last, 0), columns], s.last_valid)
+    s.changes_seen = s.changes_seen + changed.sum(axis=0)
+    return jumps, rates
 
 
 class _Rows:
@@ -126,6 +157,10 @@ def _step(
     np.abs(s.level, out=r.tmp)
     r.tmp *= 1e-12
     r.tmp += 1e-12
+    np.maximum(r.sigma, r.tmp, out=r.sigma)
+    # Quantised series (whole degrees, counts) sit still between steps: one step of the
+    # sensor's resolution is never an anomaly on its own.
+    np.multiply(s.resolution, RESOLUTION_TO_SIGMA, out=r.tmp)
     np.maximum(r.sigma, r.tmp, out=r.sigma)
     np.divide(r.residual, r.sigma, out=r.z)
     np.multiply(r.sigma, c.clip, out=r.bound)

@@ -56,6 +56,7 @@ class DetectorConfig:
     gap_ratio_onset: float = 6.0
     gap_ratio_width: float = 6.0
     interval_alpha: float = 0.01
+    resolution_alpha: float = 0.02
 
 
 _ARRAY_FIELDS = (
@@ -68,6 +69,9 @@ _ARRAY_FIELDS = (
     "spread",
     "drift",
     "drift_spread",
+    "resolution",
+    "last_valid",
+    "changes_seen",
     "last_raw",
     "same_run",
     "changes",
@@ -99,6 +103,9 @@ class DetectorState:
     spread: FloatArray
     drift: FloatArray
     drift_spread: FloatArray
+    resolution: FloatArray
+    last_valid: FloatArray
+    changes_seen: FloatArray
     last_raw: FloatArray
     same_run: FloatArray
     changes: FloatArray
@@ -169,6 +176,9 @@ def initial_state(n_series: int, config: DetectorConfig | None = None) -> Detect
         spread=zeros.copy(),
         drift=zeros.copy(),
         drift_spread=zeros.copy(),
+        resolution=zeros.copy(),
+        last_valid=np.full(n_series, np.nan),
+        changes_seen=zeros.copy(),
         last_raw=np.full(n_series, np.nan),
         same_run=zeros.copy(),
         changes=zeros.copy(),

@@ -128,6 +128,21 @@ def test_scores_are_causal(data: list[float], cut: int) -> None:
     assert ((full >= 0) & (full <= 1)).all()
 
 
+def test_quantised_series_do_not_fire_on_single_steps() -> None:
+    # Whole degrees from a slowly drifting temperature: long flats, then one-degree steps.
+    rng = np.random.default_rng(8)
+    values = np.round(40 + np.cumsum(rng.normal(0, 0.05, (20, 4000)), axis=1))
+    scores, _ = detect(values)
+    # Once the series has shown its steps (the very first change of a so-far constant
+    # series is news), single steps stay quiet.
+    first_changes = np.argmax(np.cumsum(np.diff(values, axis=1) != 0, axis=1) >= 3, axis=1)
+    assert first_changes.max() < 1000
+    assert scores[:, 1000:].max() < ALERT
+    values[:, 3000] += 10  # ten steps at once is a spike
+    scores, _ = detect(values)
+    assert (scores[:, 3000] > 0.9).all()
+
+
 def test_without_timestamps_and_with_wrong_shapes() -> None:
     values = seasonal(3, 300, seed=1)
     scores, state = detect(values)
