@@ -38,6 +38,9 @@ ROUTER_MODULES: tuple[str, ...] = (
     "fleetwatch.api.metrics",
     "fleetwatch.api.ingest",
     "fleetwatch.alerting.router",
+    "fleetwatch.actions.router",
+    "fleetwatch.actions.hints_router",
+    "fleetwatch.actions.extender",
 )
 
 DESCRIPTION = """\
