@@ -18,6 +18,7 @@ from fleetwatch.settings import Settings, load_settings
 # Every module that defines tasks; a domain adds its own line.
 TASK_MODULES = (
     "fleetwatch.fleet.tasks",
+    "fleetwatch.analysis.tasks",
     "fleetwatch.actions.tasks",
     "fleetwatch.alerting.tasks",
 )
@@ -90,7 +91,12 @@ def configure(settings: Settings, app: Celery = celery_app) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic work; a domain adds its entries here."""
-    schedule: dict[str, dict[str, Any]] = {}
+    schedule: dict[str, dict[str, Any]] = {
+        "analysis-cycle": {
+            "task": "fleetwatch.analysis.start_cycle",
+            "schedule": settings.celery.analysis_interval_s,
+        },
+    }
     schedule["actions-evaluate"] = {
         "task": "fleetwatch.actions.evaluate",
         "schedule": settings.actions.evaluate_interval_s,

@@ -44,6 +44,9 @@ class AnalysisSettings(BaseModel):
     forecast_horizon_s: float = Field(
         7 * 86400.0, gt=0, description="crossings further out count as no crossing"
     )
+    forecast_reach: float = Field(
+        3.0, gt=0, description="forecasts reach at most this many forecast windows ahead"
+    )
     disk_full_ratio: float = Field(
         0.01, ge=0, lt=1, description="a disk is full when free space falls to this share"
     )

@@ -119,7 +119,9 @@ class ShardState:
                 **{name: data[f"det_{name}"] for name in _detector_arrays()},
             )
             arrays = {name: data[name] for name in _STATE_ARRAYS}
-        keys: list[SeriesKey] = [(m, tuple((k, v) for k, v in labels)) for m, labels in meta["keys"]]
+        keys: list[SeriesKey] = [
+            (m, tuple((k, v) for k, v in labels)) for m, labels in meta["keys"]
+        ]
         return cls(
             keys=keys,
             detector=detector,
@@ -174,8 +176,12 @@ def advance(
     n_steps = batch.values.shape[1]
     full = np.full((state.n_series, n_steps), np.nan)
     if batch.keys:
-        rows = np.fromiter((state.index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys))
+        rows = np.fromiter(
+            (state.index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys)
+        )
         full[rows] = batch.values
+    if state.n_series == 0 or n_steps == 0:
+        return Step(scores=full, last_scores=np.zeros(state.n_series), events=[])
     seconds = batch.times_ms.astype(np.float64) / 1000.0
     scores, detector = models.update(state.detector, full, seconds)
     state.detector = detector
@@ -217,9 +223,15 @@ def _episodes(
             state.quiet[row] = state.quiet[row] + 1 if score < close_level else 0
             if state.quiet[row] >= close_after:
                 state.open[row] = False
-                events.append(EpisodeEvent(row, "anomaly", "close", at, score, float(state.peak[row])))
+                events.append(
+                    EpisodeEvent(row, "anomaly", "close", at, score, float(state.peak[row]))
+                )
                 state.opened_ms[row] = np.nan
         if state.open[row]:
             last = float(scores[row, -1])
-            events.append(EpisodeEvent(row, "anomaly", "update", int(times_ms[-1]), last, float(state.peak[row])))
+            events.append(
+                EpisodeEvent(
+                    row, "anomaly", "update", int(times_ms[-1]), last, float(state.peak[row])
+                )
+            )
     return events

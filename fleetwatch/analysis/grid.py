@@ -48,16 +48,20 @@ def to_grid(
         if df.empty or n_steps == 0:
             continue
         label_cols = sorted(c for c in df.columns if c not in ("time", "value"))
-        ms = df["time"].astype("int64").to_numpy() // 1_000_000
+        ms = df["time"].dt.tz_convert(None).dt.as_unit("ms").to_numpy().astype(np.int64)
         inside = (ms >= first) & (ms < end_ms)
         if not inside.any():
             continue
-        df = df.loc[inside, label_cols + ["value"]]
+        df = df.loc[inside, [*label_cols, "value"]]
         bucket = (ms[inside] - first) // step_ms
         labels = df[label_cols].fillna("").astype(str)
-        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(labels)) if label_cols else (
-            np.zeros(len(df), dtype=np.int64),
-            [()],
+        codes, uniques = (
+            pd.factorize(pd.MultiIndex.from_frame(labels))
+            if label_cols
+            else (
+                np.zeros(len(df), dtype=np.int64),
+                [()],
+            )
         )
         sums = np.zeros((len(uniques), n_steps))
         counts = np.zeros((len(uniques), n_steps))

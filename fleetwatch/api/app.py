@@ -35,6 +35,7 @@ API_PREFIX = "/api/v1"
 # Modules exposing ``router: APIRouter``; each domain adds one line.
 ROUTER_MODULES: tuple[str, ...] = (
     "fleetwatch.fleet.router",
+    "fleetwatch.analysis.router",
     "fleetwatch.api.metrics",
     "fleetwatch.api.ingest",
     "fleetwatch.alerting.router",

@@ -26,6 +26,7 @@ from fleetwatch.settings import StoreSettings
 from fleetwatch.store import influxql
 from fleetwatch.store.base import (
     Aggregation,
+    Block,
     MetricsStore,
     StoreError,
     StoreUnavailable,
@@ -225,16 +226,15 @@ class InfluxStore(MetricsStore):
     def _from(self, metric: str) -> str:
         return ".".join(influxql.quote_ident(p) for p in (self.database, self.rp, metric))
 
-    def _rows(self, series: list[dict[str, Any]]) -> list[tuple[int, float, Mapping[str, str]]]:
-        rows: list[tuple[int, float, Mapping[str, str]]] = []
+    def _blocks(self, series: list[dict[str, Any]]) -> list[Block]:
+        blocks: list[Block] = []
         for s in series:
             tags = {k: v for k, v in (s.get("tags") or {}).items() if v != ""}
             cols = s["columns"]
             ti, vi = cols.index("time"), cols.index("value")
-            for values in s.get("values", []):
-                if values[vi] is not None:
-                    rows.append((int(values[ti]), float(values[vi]), tags))
-        return rows
+            points = [(row[ti], row[vi]) for row in s.get("values", []) if row[vi] is not None]
+            blocks.append((tags, [p[0] for p in points], [p[1] for p in points]))
+        return blocks
 
     def query_range(
         self,
@@ -257,7 +257,7 @@ class InfluxStore(MetricsStore):
             select = f'{agg}("value") AS "value"'
             group = f"GROUP BY time({influxql.duration_ms(step_s)}), * fill(none)"
         q = f"SELECT {select} FROM {self._from(metric)} WHERE {' AND '.join(where)} {group}"
-        return frame(self._rows(self._query(q)))
+        return frame(self._blocks(self._query(q)))
 
     def latest(
         self,
@@ -269,7 +269,7 @@ class InfluxStore(MetricsStore):
         where = influxql.where_labels(device, labels)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         q = f'SELECT last("value") AS "value" FROM {self._from(metric)}{clause} GROUP BY *'
-        return frame(self._rows(self._query(q)))
+        return frame(self._blocks(self._query(q)))
 
     def list_series(
         self, *, metric: str | None = None, device: str | None = None, site: str | None = None

@@ -14,6 +14,7 @@ import pandas as pd
 from fleetwatch import selfmetrics
 from fleetwatch.store.base import (
     Aggregation,
+    Block,
     MetricsStore,
     StoreUnavailable,
     TimeLike,
@@ -63,6 +64,7 @@ class SQLiteStore(MetricsStore):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._series_ids: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._labels_by_id: dict[int, dict[str, str]] = {}
 
     def _series_id(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
         key = (name, labels)
@@ -148,7 +150,8 @@ class SQLiteStore(MetricsStore):
         where, params = self._series_filter(metric, device, labels)
         if step_s is None:
             sql = (
-                "SELECT p.ts, p.value, s.labels FROM points p JOIN series s ON s.id = p.series_id "
+                "SELECT p.series_id, p.ts, p.value "
+                "FROM points p JOIN series s ON s.id = p.series_id "
                 f"WHERE {where} AND p.ts >= ? AND p.ts < ?"
             )
         else:
@@ -157,12 +160,14 @@ class SQLiteStore(MetricsStore):
             value_sql = "p.value" if agg == "last" else _AGG_SQL[agg]
             extra = ", MAX(p.ts)" if agg == "last" else ""
             sql = (
-                f"SELECT (p.ts / {step_ms}) * {step_ms} AS bucket, {value_sql}, s.labels{extra} "
+                f"SELECT s.id, (p.ts / {step_ms}) * {step_ms} AS bucket, {value_sql}{extra} "
                 "FROM points p JOIN series s ON s.id = p.series_id "
                 f"WHERE {where} AND p.ts >= ? AND p.ts < ? GROUP BY s.id, bucket"
             )
         rows = self._select(sql, [*params, start_ms, end_ms])
-        return frame([(int(r[0]), float(r[1]), json.loads(str(r[2]))) for r in rows])
+        if step_s is not None and agg == "last":
+            rows = [r[:3] for r in rows]  # drop the MAX(ts) that picked the row
+        return frame(self._blocks(rows))
 
     def latest(
         self,
@@ -173,11 +178,31 @@ class SQLiteStore(MetricsStore):
     ) -> pd.DataFrame:
         where, params = self._series_filter(metric, device, labels)
         sql = (
-            "SELECT MAX(p.ts), p.value, s.labels FROM points p JOIN series s ON s.id = p.series_id "
+            "SELECT s.id, MAX(p.ts), p.value FROM points p JOIN series s ON s.id = p.series_id "
             f"WHERE {where} GROUP BY s.id"
         )
-        rows = self._select(sql, params)
-        return frame([(int(r[0]), float(r[1]), json.loads(str(r[2]))) for r in rows])
+        return frame(self._blocks(self._select(sql, params)))
+
+    def _blocks(self, rows: list[tuple[object, ...]]) -> list[Block]:
+        """Group (series_id, ts, value) rows per series, labels parsed once per series."""
+        grouped: dict[int, tuple[list[int], list[float]]] = {}
+        for sid, ts, value in rows:
+            entry = grouped.get(sid)  # type: ignore[call-overload]
+            if entry is None:
+                entry = grouped[sid] = ([], [])  # type: ignore[index]
+            entry[0].append(ts)  # type: ignore[arg-type]
+            entry[1].append(value)  # type: ignore[arg-type]
+        return [(self._labels(sid), ts, values) for sid, (ts, values) in grouped.items()]
+
+    def _labels(self, sid: int) -> dict[str, str]:
+        labels = self._labels_by_id.get(sid)
+        if labels is None:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT labels FROM series WHERE id = ?", (sid,)
+                ).fetchone()
+            labels = self._labels_by_id[sid] = json.loads(row[0])
+        return labels
 
     def list_series(
         self, *, metric: str | None = None, device: str | None = None, site: str | None = None

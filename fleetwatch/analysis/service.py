@@ -1,0 +1,713 @@
+"""The analysis cycle: read what is new, score it, forecast, judge health, persist — per shard.
+
+A cycle is split into shards of devices (by cohort, so every device's peers sit in its shard);
+one Celery task analyses one shard. A shard's results and its detector state are committed in
+one transaction together with an :class:`AnalysisRun` row keyed by (cycle, shard), so a task
+that is redelivered after a worker died either finds its shard done or redoes it from the
+previous state: results are never duplicated and nothing is relearnt from scratch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+import models
+from fleetwatch.analysis import limits as lim
+from fleetwatch.analysis.config import AnalysisSettings
+from fleetwatch.analysis.engine import ShardState, Step, advance
+from fleetwatch.analysis.grid import GridBatch, series_name, to_grid
+from fleetwatch.analysis.models import (
+    AnalysisRun,
+    AnomalyEpisode,
+    DetectorState,
+    DeviceHealth,
+    Forecast,
+)
+from fleetwatch.db import utcnow
+from fleetwatch.fleet.models import Device
+from fleetwatch.store import MetricsStore
+from fleetwatch.telemetry import Sample
+
+# Peer spread floors per metric (unit of the metric): siblings that agree to 0.1 °C must not
+# make a 1 °C difference look extreme.
+PEER_MIN_SCALE = {
+    "temperature_celsius": 1.5,
+    "fan_speed_rpm": 150.0,
+    "power_watts": 0.5,
+    "cpu_utilization_ratio": 0.05,
+    "gpu_utilization_ratio": 0.05,
+}
+HORIZONS_S = {"1h": 3600.0, "24h": 86400.0}
+
+
+@dataclass
+class ShardSummary:
+    shard: str
+    cycle_id: str
+    skipped: bool = False
+    devices: int = 0
+    series: int = 0
+    points: int = 0
+    episodes_opened: int = 0
+    forecasts_crossing: int = 0
+    critical: int = 0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def shard_of(cohort: str, n_shards: int) -> int:
+    """Stable shard of a cohort (crc32, the same on every worker and every run)."""
+    return zlib.crc32(cohort.encode()) % n_shards
+
+
+def shard_name(shard: int, n_shards: int) -> str:
+    return f"{shard}/{n_shards}"
+
+
+def shard_devices(*, db: Session, shard: int, n_shards: int) -> list[Device]:
+    devices = db.scalars(select(Device).order_by(Device.id)).all()
+    return [d for d in devices if shard_of(d.cohort, n_shards) == shard]
+
+
+def run_shard(
+    *,
+    db: Session,
+    store: MetricsStore,
+    settings: AnalysisSettings,
+    shard: int,
+    n_shards: int,
+    cycle_id: str,
+    now_ms: int,
+    worker: str = "",
+) -> ShardSummary:
+    """Analyse one shard for one cycle; a second call with the same cycle does nothing."""
+    started = time.perf_counter()
+    name = shard_name(shard, n_shards)
+    summary = ShardSummary(shard=name, cycle_id=cycle_id)
+    if db.get(AnalysisRun, (cycle_id, name)) is not None:
+        summary.skipped = True
+        return summary
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    devices = shard_devices(db=db, shard=shard, n_shards=n_shards)
+    by_id = {d.id: d for d in devices}
+    row = db.get(DetectorState, name)
+    step_ms = int(settings.step_s * 1000)
+    end_ms = now_ms - now_ms % step_ms
+    if row is not None:
+        state = ShardState.from_bytes(row.state)
+    else:
+        state = ShardState.empty(
+            settings.forecast_window_points, end_ms - int(settings.backfill_s * 1000)
+        )
+    clock.lap("load")
+    start_ms = state.processed_until_ms
+    end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
+    batch = _read(store, settings.metrics, set(by_id), start_ms, end_ms, step_ms)
+    clock.lap("read")
+    step = advance(
+        state,
+        batch,
+        step_ms=step_ms,
+        open_level=settings.anomaly_open,
+        close_level=settings.anomaly_close,
+        close_after=settings.close_after_points,
+    )
+    clock.lap("score")
+    context = _Context.read(store, settings, set(by_id))
+    forecasts = _forecast(state, context, settings)
+    clock.lap("forecast")
+    peers = _peers(state, by_id)
+    clock.lap("peers")
+    now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
+    summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
+    summary.forecasts_crossing = _persist_forecasts(db, state, forecasts, now)
+    health = _health(state, step, peers, forecasts, context, devices, settings)
+    summary.critical = _persist_health(db, health, now)
+    _write_scores(store, health, step, state, by_id, end_ms)
+    clock.lap("persist")
+    blob = state.to_bytes()
+    if row is None:
+        db.add(
+            DetectorState(
+                shard=name,
+                cycle_id=cycle_id,
+                processed_until_ms=state.processed_until_ms,
+                state=blob,
+            )
+        )
+    else:
+        row.cycle_id, row.processed_until_ms, row.state = cycle_id, state.processed_until_ms, blob
+    points = int(np.isfinite(batch.values).sum())
+    db.add(
+        AnalysisRun(
+            cycle_id=cycle_id, shard=name, worker=worker, series=state.n_series, points=points
+        )
+    )
+    db.flush()
+    clock.lap("state")
+    summary.devices, summary.series, summary.points = len(devices), state.n_series, points
+    summary.seconds = time.perf_counter() - started
+    summary.timings = timings
+    return summary
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.last, 4)
+        self.last = now
+
+
+def _read(
+    store: MetricsStore,
+    metrics: Sequence[str],
+    devices: set[str],
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+) -> GridBatch:
+    if end_ms <= start_ms:
+        return to_grid({}, start_ms=start_ms, end_ms=start_ms, step_ms=step_ms)
+    frames: dict[str, pd.DataFrame] = {}
+    for metric in metrics:
+        df = store.query_range(metric=metric, start=start_ms, end=end_ms)
+        if not df.empty:
+            frames[metric] = df[df["device"].isin(devices)]
+    return to_grid(frames, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
+
+
+@dataclass
+class _Context:
+    """Latest device-reported facts the cycle needs: limits and states."""
+
+    trips: dict[tuple[str, str], list[tuple[float, str]]]
+    disk_totals: dict[tuple[str, ...], float]
+    memory_totals: dict[tuple[str, ...], float]
+    broken: dict[str, list[str]]  # device -> components in BROKEN
+    unhealthy: set[str]
+
+    @classmethod
+    def read(cls, store: MetricsStore, settings: AnalysisSettings, devices: set[str]) -> _Context:
+        def latest(metric: str, **labels: str) -> pd.DataFrame:
+            df = store.latest(metric=metric, labels=labels or None)
+            return df[df["device"].isin(devices)] if not df.empty else df
+
+        broken: dict[str, list[str]] = {}
+        states = latest("component_state", state="BROKEN")
+        for r in states.to_dict("records") if not states.empty else []:
+            if r["value"] >= 1:
+                broken.setdefault(str(r["device"]), []).append(str(r.get("component") or "?"))
+        healthy = latest("device_healthy")
+        unhealthy = set() if healthy.empty else set(healthy.loc[healthy["value"] < 1, "device"])
+        memory = latest("memory_total_bytes")
+        if not memory.empty and "module" not in memory.columns:
+            memory = memory.assign(module="")
+        return cls(
+            trips=lim.trip_points(latest("thermal_trip_point_celsius")),
+            disk_totals=lim.totals(latest("disk_total_bytes"), ("device", "disk")),
+            memory_totals=lim.totals(memory, ("device", "module")),
+            broken=broken,
+            unhealthy=unhealthy,
+        )
+
+
+@dataclass
+class _Forecasts:
+    rows: np.ndarray  # state rows that have a limit
+    limits: list[lim.Limit]
+    result: models.TimeToThreshold | None
+
+
+def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) -> _Forecasts:
+    level = _last_finite(state.window)
+    rows, found = [], []
+    for i, (metric, labels) in enumerate(state.keys):
+        if metric not in ("temperature_celsius", "disk_free_bytes", "memory_used_bytes"):
+            continue
+        limit = lim.limit_for(
+            metric,
+            dict(labels),
+            float(level[i]),
+            trips=context.trips,
+            disk_totals=context.disk_totals,
+            memory_totals=context.memory_totals,
+            disk_full_ratio=settings.disk_full_ratio,
+            memory_limit_ratio=settings.memory_limit_ratio,
+        )
+        if limit is not None:
+            rows.append(i)
+            found.append(limit)
+    if not rows:
+        return _Forecasts(np.zeros(0, dtype=np.int64), [], None)
+    index = np.asarray(rows, dtype=np.int64)
+    result = models.forecast_time_to_threshold(
+        state.window[index],
+        np.array([limit.value for limit in found]),
+        interval_seconds=settings.step_s,
+        window_points=settings.forecast_window_points,
+        linear_window_points=max(10, settings.forecast_window_points // 2),
+        rising=np.array([limit.rising for limit in found]),
+        # A window sees a trend, not a season: do not extrapolate it further than a few
+        # window lengths (a morning's warming is not a heading for the trip point).
+        max_horizon_seconds=min(
+            settings.forecast_horizon_s,
+            settings.forecast_reach * settings.forecast_window_points * settings.step_s,
+        ),
+    )
+    return _Forecasts(index, found, result)
+
+
+def _last_finite(window: np.ndarray) -> np.ndarray:
+    if window.size == 0:
+        return np.zeros(window.shape[0])
+    finite = np.isfinite(window)
+    last = window.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    values = window[np.arange(window.shape[0]), last]
+    return np.where(finite.any(axis=1), values, np.nan)
+
+
+def _peers(state: ShardState, by_id: dict[str, Device]) -> np.ndarray:
+    """Peer score per series: the device against the same series of its cohort siblings."""
+    scores = np.zeros(state.n_series)
+    if state.n_series == 0:
+        return scores
+    values = _last_finite(state.window[:, -5:])
+    groups: dict[str, list[int]] = {}
+    cohorts: list[str] = [""] * state.n_series
+    for i, (metric, labels) in enumerate(state.keys):
+        if metric not in PEER_MIN_SCALE:
+            continue
+        label_map = dict(labels)
+        device = by_id.get(label_map.get("device", ""))
+        if device is None:
+            continue
+        rest = ",".join(f"{k}={v}" for k, v in labels if k not in ("device", "site"))
+        cohorts[i] = f"{device.cohort}|{rest}"
+        groups.setdefault(metric, []).append(i)
+    for metric, rows in groups.items():
+        index = np.asarray(rows)
+        result = models.peer_scores(
+            values[index], np.asarray([cohorts[i] for i in rows]), min_scale=PEER_MIN_SCALE[metric]
+        )
+        scores[index] = result.score
+    return scores
+
+
+# -- persistence --------------------------------------------------------------------------------
+def _persist_episodes(
+    db: Session,
+    state: ShardState,
+    step: Step,
+    peers: np.ndarray,
+    settings: AnalysisSettings,
+    end_ms: int,
+) -> int:
+    opened = 0
+    for event in step.events:
+        metric, labels = state.keys[event.row]
+        key = series_name(state.keys[event.row])
+        at = datetime.fromtimestamp(event.at_ms / 1000, tz=UTC)
+        if event.event == "open":
+            opened += 1
+            db.add(
+                AnomalyEpisode(
+                    device_id=dict(labels).get("device", ""),
+                    metric=metric,
+                    labels=dict(labels),
+                    series_key=key,
+                    kind=event.kind,
+                    started_at=at,
+                    peak_score=event.peak,
+                    last_score=event.score,
+                )
+            )
+            continue
+        values: dict[str, Any] = {"peak_score": event.peak, "last_score": event.score}
+        if event.event == "close":
+            values["ended_at"] = at
+        db.execute(
+            update(AnomalyEpisode)
+            .where(
+                AnomalyEpisode.series_key == key,
+                AnomalyEpisode.kind == event.kind,
+                AnomalyEpisode.ended_at.is_(None),
+            )
+            .values(**values)
+        )
+    # Peer episodes: open while the device stands out from its cohort.
+    at = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
+    newly = np.flatnonzero((peers >= settings.peer_open) & ~state.peer_open)
+    ended = np.flatnonzero((peers < settings.anomaly_close) & state.peer_open)
+    for row in newly.tolist():
+        metric, labels = state.keys[row]
+        db.add(
+            AnomalyEpisode(
+                device_id=dict(labels).get("device", ""),
+                metric=metric,
+                labels=dict(labels),
+                series_key=series_name(state.keys[row]),
+                kind="peer",
+                started_at=at,
+                peak_score=float(peers[row]),
+                last_score=float(peers[row]),
+            )
+        )
+        opened += 1
+    for row in ended.tolist():
+        db.execute(
+            update(AnomalyEpisode)
+            .where(
+                AnomalyEpisode.series_key == series_name(state.keys[row]),
+                AnomalyEpisode.kind == "peer",
+                AnomalyEpisode.ended_at.is_(None),
+            )
+            .values(ended_at=at, last_score=float(peers[row]))
+        )
+    state.peer_open[newly] = True
+    state.peer_open[ended] = False
+    return opened
+
+
+def _persist_forecasts(db: Session, state: ShardState, forecasts: _Forecasts, now: datetime) -> int:
+    """Store forecasts that expect a crossing; drop stored ones that no longer do."""
+    result = forecasts.result
+    if result is None:
+        return 0
+    crossing = result.crossing_expected
+    keep: list[str] = []
+    for j, row in enumerate(forecasts.rows.tolist()):
+        if not crossing[j]:
+            continue
+        metric, labels = state.keys[row]
+        key = series_name(state.keys[row])
+        keep.append(key)
+        limit = forecasts.limits[j]
+        ttt = float(result.time_to_threshold[j])
+        values = {
+            "metric": metric,
+            "labels": dict(labels),
+            "limit_value": limit.value,
+            "computed_at": now,
+            "will_cross": True,
+            "time_to_threshold_s": ttt,
+            "lower_s": _finite_or_none(result.lower[j]),
+            "upper_s": _finite_or_none(result.upper[j]),
+            "crossing_at": datetime.fromtimestamp(now.timestamp() + ttt, tz=UTC),
+            "current_value": _finite_or_none(result.level[j]),
+            "method": "damped_trend" if math.isfinite(result.time_constant[j]) else "linear_trend",
+        }
+        device_id = dict(labels).get("device", "")
+        existing = db.scalar(
+            select(Forecast).where(
+                Forecast.device_id == device_id,
+                Forecast.series_key == key,
+                Forecast.limit_name == limit.name,
+            )
+        )
+        if existing is None:
+            db.add(Forecast(device_id=device_id, series_key=key, limit_name=limit.name, **values))
+        else:
+            for attr, value in values.items():
+                setattr(existing, attr, value)
+    devices = {dict(state.keys[r][1]).get("device", "") for r in forecasts.rows.tolist()}
+    stale = delete(Forecast).where(Forecast.device_id.in_(devices))
+    if keep:
+        stale = stale.where(Forecast.series_key.not_in(keep))
+    db.execute(stale)
+    return len(keep)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class _Health:
+    devices: list[Device]
+    risk: dict[str, np.ndarray]
+    signals: list[list[dict[str, Any]]]
+    device_anomaly: np.ndarray
+
+
+def _health(
+    state: ShardState,
+    step: Step,
+    peers: np.ndarray,
+    forecasts: _Forecasts,
+    context: _Context,
+    devices: list[Device],
+    settings: AnalysisSettings,
+) -> _Health:
+    position = {d.id: i for i, d in enumerate(devices)}
+    n = len(devices)
+    series_device = np.array([position.get(dict(k[1]).get("device", ""), -1) for k in state.keys])
+    recent = step.scores.max(axis=1) if step.scores.size else np.zeros(state.n_series)
+    anomaly, anomaly_row = _per_device_max(recent, series_device, n)
+    peer, peer_row = _per_device_max(peers, series_device, n)
+    ttt = np.full(state.n_series, np.inf)
+    if forecasts.result is not None:
+        ttt[forecasts.rows] = np.where(
+            forecasts.result.crossing_expected, forecasts.result.time_to_threshold, np.inf
+        )
+    soonest, forecast_row = _per_device_min(ttt, series_device, n)
+    broken = np.array([1.0 if d.id in context.broken else 0.0 for d in devices])
+    unhealthy = np.array([1.0 if d.id in context.unhealthy else 0.0 for d in devices])
+    risk: dict[str, np.ndarray] = {}
+    tops: list[list[tuple[str, float]]] = []
+    for horizon, seconds in HORIZONS_S.items():
+        scores = models.health_scores(
+            {
+                "anomaly": anomaly,
+                "peer": peer,
+                "forecast": models.forecast_pressure(soonest, seconds),
+                "component_broken": broken,
+                "device_unhealthy": unhealthy,
+            }
+        )
+        risk[horizon] = scores.risk
+        tops = scores.top_signals  # the 24 h view explains the status
+    described = [
+        [
+            _describe(
+                name,
+                share,
+                i,
+                state,
+                anomaly_row,
+                peer_row,
+                forecast_row,
+                forecasts,
+                context,
+                devices,
+            )
+            for name, share in top
+        ]
+        for i, top in enumerate(tops)
+    ]
+    return _Health(devices, risk, described, anomaly)
+
+
+def _per_device_max(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    best = np.zeros(n)
+    row = np.full(n, -1)
+    for i in np.flatnonzero((owner >= 0) & (values > 0)).tolist():
+        d = owner[i]
+        if values[i] > best[d]:
+            best[d], row[d] = values[i], i
+    return best, row
+
+
+def _per_device_min(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    best = np.full(n, np.inf)
+    row = np.full(n, -1)
+    for i in np.flatnonzero((owner >= 0) & np.isfinite(values)).tolist():
+        d = owner[i]
+        if values[i] < best[d]:
+            best[d], row[d] = values[i], i
+    return best, row
+
+
+def _describe(
+    name: str,
+    share: float,
+    device: int,
+    state: ShardState,
+    anomaly_row: np.ndarray,
+    peer_row: np.ndarray,
+    forecast_row: np.ndarray,
+    forecasts: _Forecasts,
+    context: _Context,
+    devices: list[Device],
+) -> dict[str, Any]:
+    """A top signal in words, with the series behind it."""
+    entry: dict[str, Any] = {"signal": name, "contribution": share, "metric": None, "labels": {}}
+    row = {"anomaly": anomaly_row, "peer": peer_row, "forecast": forecast_row}.get(name)
+    if row is not None and row[device] >= 0:
+        metric, labels = state.keys[int(row[device])]
+        entry["metric"], entry["labels"] = metric, dict(labels)
+        subject = _subject(metric, dict(labels))
+        if name == "anomaly":
+            entry["detail"] = f"{subject} behaves unusually"
+        elif name == "peer":
+            entry["detail"] = f"{subject} differs from its cohort"
+        else:
+            j = int(np.flatnonzero(forecasts.rows == row[device])[0])
+            result = forecasts.result
+            assert result is not None
+            limit = forecasts.limits[j]
+            entry["detail"] = (
+                f"{subject} reaches {limit.name.replace('_', ' ')} ({_fmt(limit.value, metric)}) "
+                f"in about {_duration(float(result.time_to_threshold[j]))}"
+            )
+    elif name == "component_broken":
+        entry["detail"] = "component BROKEN: " + ", ".join(
+            context.broken.get(devices[device].id, [])
+        )
+    elif name == "device_unhealthy":
+        entry["detail"] = "Greengrass reports the device UNHEALTHY"
+    return entry
+
+
+def _subject(metric: str, labels: dict[str, str]) -> str:
+    extra = [v for k, v in labels.items() if k not in ("device", "site")]
+    return f"{metric}{'/' + '/'.join(extra) if extra else ''}"
+
+
+def _fmt(value: float, metric: str) -> str:
+    if metric.endswith("_celsius"):
+        return f"{value:.1f} °C"
+    if metric.endswith("_bytes"):
+        return f"{value / 2**30:.2f} GiB"
+    return f"{value:g}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def status_for(risk_1h: float, risk_24h: float) -> str:
+    """critical: likely to fail within the hour; warning: likely within the day."""
+    if risk_1h >= 0.6:
+        return "critical"
+    if risk_24h >= 0.6:
+        return "warning"
+    return "ok"
+
+
+def _persist_health(db: Session, health: _Health, now: datetime) -> int:
+    existing = {
+        row.device_id: row
+        for row in db.scalars(
+            select(DeviceHealth).where(DeviceHealth.device_id.in_([d.id for d in health.devices]))
+        )
+    }
+    critical = 0
+    for i, device in enumerate(health.devices):
+        r1, r24 = float(health.risk["1h"][i]), float(health.risk["24h"][i])
+        status = status_for(r1, r24)
+        critical += status == "critical"
+        row = existing.get(device.id)
+        if row is None:
+            row = DeviceHealth(device_id=device.id)
+            db.add(row)
+        row.computed_at, row.risk_1h, row.risk_24h = now, r1, r24
+        row.health, row.status, row.top_signals = 1.0 - r24, status, health.signals[i]
+    return critical
+
+
+def _write_scores(
+    store: MetricsStore,
+    health: _Health,
+    step: Step,
+    state: ShardState,
+    by_id: dict[str, Device],
+    end_ms: int,
+) -> None:
+    """Scores as a measurement, so they chart next to the data they judge."""
+    ts = end_ms - 1
+    samples: list[Sample] = []
+    for i, device in enumerate(health.devices):
+        labels = {"device": device.id, "site": device.site_id}
+        samples.append(
+            Sample("fleetwatch_anomaly_score", labels, float(health.device_anomaly[i]), ts)
+        )
+        for horizon, risk in health.risk.items():
+            samples.append(
+                Sample(
+                    "fleetwatch_device_risk_ratio",
+                    {**labels, "horizon": horizon},
+                    float(risk[i]),
+                    ts,
+                )
+            )
+    if samples:
+        store.write(samples)
+
+
+# -- reads for the API ----------------------------------------------------------------------------
+def list_health(
+    *, db: Session, site: str | None = None, status: str | None = None, limit: int = 10_000
+) -> list[tuple[DeviceHealth, Device]]:
+    query = select(DeviceHealth, Device).join(Device, Device.id == DeviceHealth.device_id)
+    if site is not None:
+        query = query.where(Device.site_id == site)
+    if status is not None:
+        query = query.where(DeviceHealth.status == status)
+    query = query.order_by(DeviceHealth.risk_24h.desc(), Device.id).limit(limit)
+    return [(h, d) for h, d in db.execute(query).all()]
+
+
+def get_health(*, db: Session, device_id: str) -> DeviceHealth | None:
+    return db.get(DeviceHealth, device_id)
+
+
+def device_forecasts(*, db: Session, device_id: str) -> list[Forecast]:
+    query = select(Forecast).where(Forecast.device_id == device_id)
+    return list(db.scalars(query.order_by(Forecast.time_to_threshold_s)).all())
+
+
+def crossing_forecasts(*, db: Session, within_s: float | None = None) -> list[Forecast]:
+    query = select(Forecast).where(Forecast.will_cross.is_(True))
+    if within_s is not None:
+        query = query.where(Forecast.time_to_threshold_s <= within_s)
+    return list(db.scalars(query).all())
+
+
+def device_anomalies(
+    *, db: Session, device_id: str, since: datetime | None = None, open_only: bool = False
+) -> list[AnomalyEpisode]:
+    query = select(AnomalyEpisode).where(AnomalyEpisode.device_id == device_id)
+    if since is not None:
+        query = query.where(
+            (AnomalyEpisode.ended_at.is_(None)) | (AnomalyEpisode.ended_at >= since)
+        )
+    if open_only:
+        query = query.where(AnomalyEpisode.ended_at.is_(None))
+    return list(db.scalars(query.order_by(AnomalyEpisode.started_at.desc()).limit(500)).all())
+
+
+def last_cycle(*, db: Session) -> datetime | None:
+    return db.scalar(
+        select(AnalysisRun.finished_at).order_by(AnalysisRun.finished_at.desc()).limit(1)
+    )
+
+
+__all__ = [
+    "ShardSummary",
+    "crossing_forecasts",
+    "device_anomalies",
+    "device_forecasts",
+    "get_health",
+    "last_cycle",
+    "list_health",
+    "run_shard",
+    "shard_devices",
+    "shard_of",
+    "status_for",
+    "utcnow",
+]
