@@ -272,8 +272,8 @@ def _unflap(plan: _Plan, row: dict[str, Any], f: Finding | None) -> None:
 
 def _write(db: Session, plan: _Plan) -> None:
     if plan.inserts:
-        for part in chunks(plan.inserts, 500):
-            db.execute(insert(Alert).values(list(part)))
+        # Core executemany: one cached statement, batched by the driver ("insertmanyvalues")
+        db.execute(insert(Alert.__table__), plan.inserts)
     if plan.updates:
         # later entries for one id (e.g. settling a flap) win: merge per id, then group by shape
         merged: dict[int, dict[str, Any]] = {}
@@ -297,6 +297,5 @@ def _write(db: Session, plan: _Plan) -> None:
             {"alert_id": ids[k] if isinstance(k, str) else k, "at": plan.now, "to_state": s}
             for k, s in plan.transitions
         ]
-        for part in chunks(rows, 500):
-            db.execute(insert(AlertTransition).values(list(part)))
+        db.execute(insert(AlertTransition.__table__), rows)
     db.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -41,26 +42,35 @@ class SafeFormatter(string.Formatter):
                 )
             if conversion is not None:
                 raise TemplateError(f"template field {{{field_name}!{conversion}}}: no conversions")
-
-    def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        return kwargs.get(str(key), "")
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        try:
-            return str(super().format_field(value, format_spec))
-        except (ValueError, TypeError):  # e.g. {value:.1f} with a missing value
-            return str(value)
+            if _spec and "{" in _spec:
+                raise TemplateError(f"template field {{{field_name}}}: nested format specs")
 
 
 FORMATTER = SafeFormatter()
 
 
+@lru_cache(maxsize=4096)
+def _compiled(template: str) -> tuple[tuple[str, str | None, str], ...]:
+    return tuple((lit, name, spec or "") for lit, name, spec, _conv in FORMATTER.parse(template))
+
+
 def render(template: str, values: Mapping[str, Any]) -> str:
-    """Render a checked template; unknown names render empty."""
+    """Render a checked template; unknown names render empty (parsed once per template)."""
     try:
-        return str(FORMATTER.vformat(template, (), dict(values)))
-    except (ValueError, IndexError, KeyError):
+        parts = _compiled(template)
+    except ValueError:
         return template
+    out: list[str] = []
+    for literal, name, spec in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        value = values.get(name, "")
+        try:
+            out.append(format(value, spec))
+        except (ValueError, TypeError):  # e.g. {value:.1f} with a missing value
+            out.append(str(value))
+    return "".join(out)
 
 
 class RuleBase(BaseModel):
