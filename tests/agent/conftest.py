@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,6 +125,7 @@ class TcpProxy:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connections = 0
+        self.faults: Counter[str] = Counter()  # what the proxy actually did, per mode
         self._listen()
 
     def _listen(self) -> None:
@@ -138,6 +140,9 @@ class TcpProxy:
     def set_mode(self, mode: str) -> None:
         with self._lock:
             if mode == "refuse" and self._listener is not None:
+                # shutdown() wakes the thread blocked in accept() and stops the listening
+                # (close() alone would leave the kernel socket accepting).
+                self._listener.shutdown(socket.SHUT_RDWR)
                 self._listener.close()
                 self._listener = None
             elif mode != "refuse" and self._listener is None:
@@ -172,12 +177,16 @@ class TcpProxy:
                 chunk = src.recv(65536)
                 if not chunk:
                     break
+                if self.mode == "stall":
+                    self.faults["stall"] += 1
                 while self.mode == "stall" and not self._stop.is_set():
                     time.sleep(0.05)
                 if request and self.mode == "cut_request":
                     dst.sendall(chunk[: len(chunk) // 2])
+                    self.faults["cut_request"] += 1
                     break
                 if not request and self.mode == "drop_response":
+                    self.faults["drop_response"] += 1
                     break
                 dst.sendall(chunk)
         except OSError:
