@@ -54,6 +54,7 @@ FAN_CURVE_C = (35.0, 45.0, 55.0, 65.0, 75.0)
 FAN_CURVE_PWM = (0.0, 64.0, 128.0, 192.0, 255.0)
 
 CORAL_TRIP_POINTS_MILLIC = (84800, 89800, 94800)  # 85/90/95 °C as the apex driver reads them back
+CORAL_SHUTDOWN_MILLIC = 99800  # hw_temp_warn2 (SD_ALARM), enabled by the driver
 CORAL_CLOCKS_HZ = (500e6, 250e6, 125e6, 62.5e6)
 
 

@@ -264,6 +264,8 @@ def _jetson_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Bl
 def _coral_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Block]:
     p = sim.params
     trips_c = np.array(hw.CORAL_TRIP_POINTS_MILLIC) / 1000.0
+    # headroom counts the enabled shutdown alarm as the last trip point
+    limits_c = np.array([*hw.CORAL_TRIP_POINTS_MILLIC, hw.CORAL_SHUTDOWN_MILLIC]) / 1000.0
     blocks: list[Block] = []
     for a in range(MAX_APEX):
         idx = np.flatnonzero(p.apex_mask[:, a])
@@ -274,6 +276,16 @@ def _coral_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Blo
                 idx,
                 {"sensor": sensor},
                 lambda s, i, a=a: s.state.apex_mc[i, a] / 1000.0,
+            )
+        )
+        # the chip's shutdown alarm (hw_temp_warn2, enabled in the driver) is a trip point too
+        warn = {"sensor": sensor, "trip": "hw_temp_warn2", "type": "shutdown"}
+        blocks.append(
+            Block(
+                "thermal_trip_point_celsius",
+                idx,
+                warn,
+                lambda s, i: np.full(len(i), hw.CORAL_SHUTDOWN_MILLIC / 1000.0),
             )
         )
         for k in range(3):
@@ -299,7 +311,7 @@ def _coral_blocks(sim: Simulator, idx_of: Callable[..., np.ndarray]) -> list[Blo
                 "thermal_headroom_celsius",
                 idx,
                 {"sensor": sensor},
-                lambda s, i, a=a: headroom(s.state.apex_mc[i, a] / 1000.0, trips_c),
+                lambda s, i, a=a: headroom(s.state.apex_mc[i, a] / 1000.0, limits_c),
             )
         )
     return blocks
