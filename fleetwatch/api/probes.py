@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Literal
 
@@ -115,6 +116,22 @@ class PrometheusMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _route_of(self, scope: Scope) -> str:
+        """The path template a request matched (``/api/v1/devices/{device_id}``), from the OpenAPI.
+
+        Labelling by template keeps the metric's cardinality bounded whatever paths clients send.
+        """
+        if self._templates is None:
+            paths = list(scope["app"].openapi().get("paths", {}))
+            paths.sort(key=lambda p: (p.count("{"), p))  # literal paths win over templates
+            self._templates = [
+                (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$"), p)
+                for p in paths
+            ]
+        path = scope.get("path", "")
+        return next((t for rx, t in self._templates if rx.match(path)), "<unmatched>")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,8 +151,7 @@ class PrometheusMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             IN_FLIGHT.dec()
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "<unmatched>"
+            path = self._route_of(scope)
             method = scope.get("method", "")
             REQUESTS.labels(method, path, str(status)).inc()
             LATENCY.labels(method, path).observe(time.perf_counter() - started)

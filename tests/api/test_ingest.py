@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import sys
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
