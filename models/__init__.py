@@ -30,7 +30,7 @@ from models.forecast import (
     forecast_time_to_threshold,
     predict_linear_time_to_threshold,
 )
-from models.health import HealthScores, forecast_pressure, health_scores
+from models.health import HealthScores, forecast_pressure, health_by_horizon, health_scores
 from models.peers import PeerScores, peer_scores
 from models.series import score_series
 
@@ -46,6 +46,7 @@ __all__ = [
     "forecast_deep_dive",
     "forecast_pressure",
     "forecast_time_to_threshold",
+    "health_by_horizon",
     "health_scores",
     "initial_state",
     "peer_scores",

@@ -101,22 +101,31 @@ def _jumps(s: DetectorState, block: FloatArray, finite: Any) -> tuple[FloatArray
     """Per point (time-major block): size of the change since the previous valid value, and
     the rate at which it updates the resolution (0 where nothing changed; a running mean
     over the first changes). Advances ``last_valid`` and ``changes_seen``."""
-    n_rows = block.shape[0]
-    index = np.where(finite, np.arange(n_rows)[:, np.newaxis], -1)
-    np.maximum.accumulate(index, axis=0, out=index)
-    columns = np.arange(block.shape[1])
     previous = np.empty_like(block)
     previous[0] = s.last_valid
-    if n_rows > 1:
-        before = index[:-1]
-        previous[1:] = np.where(before >= 0, block[np.maximum(before, 0), columns], s.last_valid)
+    previous[1:] = block[:-1]
+    last_valid = block[-1].copy()
+    gaps = np.flatnonzero(~finite.all(axis=0))
+    if gaps.size:
+        # Series with missing points compare with their last valid value, not the NaN.
+        sub = block[:, gaps]
+        index = np.where(finite[:, gaps], np.arange(block.shape[0])[:, np.newaxis], -1)
+        np.maximum.accumulate(index, axis=0, out=index)
+        carried = s.last_valid[gaps]
+        filled = np.where(index >= 0, sub[np.maximum(index, 0), np.arange(gaps.size)], carried)
+        previous[1:, gaps] = filled[:-1]
+        last_valid[gaps] = filled[-1]
     jumps = np.abs(block - previous)
     changed = finite & (jumps > 0) & np.isfinite(jumps)
     jumps = np.where(changed, jumps, 0.0)
-    seen = np.cumsum(changed, axis=0) - changed + s.changes_seen
-    rates = np.where(changed, np.maximum(1.0 / (seen + 1.0), s.config.resolution_alpha), 0.0)
-    last = index[-1]
-    s.last_valid = np.where(last >= 0, block[np.maximum(last, 0), columns], s.last_valid)
+    alpha = s.config.resolution_alpha
+    if s.changes_seen.min() >= 1.0 / alpha:
+        # Past the running-mean phase everywhere: the same rates, without the cumulative sum.
+        rates = np.where(changed, alpha, 0.0)
+    else:
+        seen = np.cumsum(changed, axis=0) - changed + s.changes_seen
+        rates = np.where(changed, np.maximum(1.0 / (seen + 1.0), alpha), 0.0)
+    s.last_valid = last_valid
     s.changes_seen = s.changes_seen + changed.sum(axis=0)
     return jumps, rates
 

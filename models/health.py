@@ -91,3 +91,33 @@ def health_scores(
         for device in range(matrix.shape[1])
     ]
     return HealthScores(risk=risk, contributions=contributions, top_signals=top_signals)
+
+
+def health_by_horizon(
+    *,
+    anomaly: dict[str, Any] | None = None,
+    peer: dict[str, Any] | None = None,
+    time_to_threshold: dict[str, Any] | None = None,
+    states: dict[str, Any] | None = None,
+    horizons_seconds: dict[str, float] | None = None,
+    weights: dict[str, float] | None = None,
+) -> dict[str, HealthScores]:
+    """Risk per device for each horizon (default: the next hour and the next day).
+
+    ``anomaly`` and ``peer`` map a metric name to scores per device, ``time_to_threshold``
+    maps a limit name to seconds per device (``inf`` = none expected), ``states`` maps a state
+    (``component_broken``, ``device_unhealthy``) to 0/1 per device. Signals are named
+    ``anomaly:<metric>``, ``peer:<metric>``, ``forecast:<limit>`` and the state names.
+    """
+    horizons = horizons_seconds or {"next_hour": 3600.0, "next_day": 86_400.0}
+    current: dict[str, Any] = {}
+    for prefix, group in (("anomaly", anomaly), ("peer", peer)):
+        current.update({f"{prefix}:{name}": v for name, v in (group or {}).items()})
+    current.update(states or {})
+    result = {}
+    for label, horizon in horizons.items():
+        signals = dict(current)
+        for name, seconds in (time_to_threshold or {}).items():
+            signals[f"forecast:{name}"] = forecast_pressure(seconds, horizon)
+        result[label] = health_scores(signals, weights=weights)
+    return result

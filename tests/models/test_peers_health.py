@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import forecast_pressure, health_scores, peer_scores
+from models import forecast_pressure, health_by_horizon, health_scores, peer_scores
 
 
 def test_peer_comparison_flags_the_hot_sibling() -> None:
@@ -69,3 +69,17 @@ def test_health_ranks_the_degrading_device_and_names_why() -> None:
     total = sum(health.contributions.values())
     np.testing.assert_allclose(total, health.risk)
     assert health.to_dict()["top_signals"][5][0][0] == "forecast:gpu_temp"
+
+
+def test_risk_for_the_next_hour_and_the_next_day() -> None:
+    by_horizon = health_by_horizon(
+        anomaly={"gpu_temp": [0.0, 0.0, 0.0]},
+        time_to_threshold={"disk": [np.inf, 5 * 3600.0, 600.0]},
+        states={"device_unhealthy": [0, 0, 0]},
+    )
+    hour, day = by_horizon["next_hour"], by_horizon["next_day"]
+    assert hour.risk[0] == 0.0 and day.risk[0] == 0.0
+    # A disk full in five hours barely matters for the next hour, fully for the next day.
+    assert hour.risk[1] < 0.05 < 0.85 < day.risk[1]
+    assert hour.risk[2] == pytest.approx(day.risk[2]) and hour.risk[2] > 0.85
+    assert day.top_signals[1][0][0] == "forecast:disk"
