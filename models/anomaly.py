@@ -1,22 +1,26 @@
 """Causal, vectorised anomaly detection over many series at once (series x time).
 
 Per series, a damped local-trend model with Huber-clipped updates tracks a robust level and
-slope (plus an additive daily profile when timestamps are given), and an EWMA of the clipped
-absolute residual tracks a robust, MAD-like scale. From the standardised residual ``z``:
+slope (plus an additive daily profile learnt per time-of-day bucket when timestamps are
+given), and an EWMA of the clipped absolute residual tracks a robust, MAD-like scale, floored
+at half the sensor's typical step so quantised series do not fire on single steps. From the
+standardised residual ``z``:
 
 * **spikes** score on the one-point ``|z|``;
-* **level shifts and trend breaks** score on an EWMA of the clipped ``z``, normalised by its
-  own tracked spread, so series whose residuals are naturally autocorrelated stay quiet;
-* **stuck sensors** score on a run of identical values in a series that normally changes;
-* **dropouts** score on runs of missing values in a series that is normally complete, and on
+* **level shifts and trend breaks** score on a fast and a slow EWMA of the clipped ``z``, each
+  normalised by its own tracked spread, so series whose residuals are naturally
+  autocorrelated stay quiet;
+* **stuck sensors** score on a run of identical values in a series that usually changes;
+* **dropouts** score on runs of missing values in a series that is usually complete, and on
   gaps in time much longer than the usual sampling interval.
 
 Clipped updates still move the level by up to ``clip * scale`` per point and the scale grows
 while residuals stay large, so a sustained shift is absorbed within a bounded number of points
-and its score settles. Only the level/trend/scale recurrence is a loop over time (vector ops
-across series); the rest are linear filters and run lengths computed over the whole batch.
-:class:`DetectorState` carries everything between batches, so scoring a history in pieces with
-:func:`update` gives exactly the scores of scoring it in one go.
+and its score settles; stuck and dropout scores decay as the run goes on. Only the recurrence
+is a loop over time (vector ops across series, see ``models._recurrence``); runs and counts
+are computed over the whole batch. :class:`DetectorState` carries everything between batches,
+so scoring a history in pieces with :func:`update` gives exactly the scores of scoring it in
+one go.
 """
 
 from __future__ import annotations
