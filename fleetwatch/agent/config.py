@@ -99,8 +99,11 @@ class AgentSettings(BaseModel):
     bandwidth_bytes_per_s: float | None = Field(
         None, gt=0, description="average uplink bytes/s including HTTP overhead; none = no cap"
     )
-    bandwidth_burst_bytes: int = Field(
-        65_536, ge=1024, description="bytes that may go at once above the average"
+    bandwidth_burst_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="bytes that may go at once above the average; default two seconds' worth "
+        "(at least 1024). Over a window of w seconds at most rate*w + burst + one request leave",
     )
     retry_initial_s: float = Field(1.0, gt=0, description="first retry delay")
     retry_max_s: float = Field(120.0, gt=0, description="longest retry delay")

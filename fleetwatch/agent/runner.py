@@ -126,7 +126,8 @@ class Agent:
         )
         self.uplink: Uplink = uplink or build_uplink(settings)
         rate = settings.bandwidth_bytes_per_s
-        self.bucket = TokenBucket(rate, settings.bandwidth_burst_bytes) if rate else None
+        burst = settings.bandwidth_burst_bytes or max(1024.0, rate * 2 if rate else 0)
+        self.bucket = TokenBucket(rate, burst) if rate else None
         self.deadband = Deadband(settings.deadband)
         self.metrics_port = (
             settings.metrics_port if settings.metrics_port is not None else (metrics_port)
