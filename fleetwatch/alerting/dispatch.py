@@ -14,7 +14,7 @@ last message - unless every firing alert is acknowledged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,7 +74,6 @@ def load_alerts(db: Session, *, now: datetime, retention_s: float) -> list[Alert
         Alert.fingerprint,
         Alert.state,
         Alert.labels,
-        Alert.annotations,
         Alert.starts_at,
         Alert.active_at,
         Alert.ends_at,
@@ -88,10 +87,9 @@ def load_alerts(db: Session, *, now: datetime, retention_s: float) -> list[Alert
         )
     )
     views = []
-    for fp, state, labels, notes, starts, active, ends, ack_until in db.execute(q):
-        flapping = state == "flapping"
-        if flapping:
-            notes = {**notes, "flapping": "true"}
+    # annotations are read later, only for the alerts a notification shows
+    for fp, state, labels, starts, active, ends, ack_until in db.execute(q):
+        notes = {"flapping": "true"} if state == "flapping" else {}
         views.append(
             AlertView(
                 fp,
@@ -104,6 +102,20 @@ def load_alerts(db: Session, *, now: datetime, retention_s: float) -> list[Alert
             )
         )
     return views
+
+
+def with_annotations(db: Session, views: list[AlertView]) -> list[AlertView]:
+    """The same alerts with their stored annotations (one query per 900 alerts)."""
+    found: dict[str, dict[str, str]] = {}
+    fps = [v.fingerprint for v in views]
+    for start in range(0, len(fps), 900):
+        q = select(Alert.fingerprint, Alert.annotations).where(
+            Alert.fingerprint.in_(fps[start : start + 900])
+        )
+        found.update({fp: notes for fp, notes in db.execute(q)})
+    return [
+        replace(v, annotations={**found.get(v.fingerprint, {}), **v.annotations}) for v in views
+    ]
 
 
 def active_silences(db: Session, now: datetime) -> list[tuple[list[Matcher], bool]]:
@@ -128,6 +140,7 @@ def bucket_alerts(
     inhibited_fps = inhibited(config.inhibit_rules, firing)
     windows = config.maintenance_windows
     buckets: dict[str, Bucket] = {}
+    keys: dict[tuple[object, ...], str] = {}
     muted_count = 0
     for a in alerts:
         if a.state == "resolved":
@@ -141,7 +154,8 @@ def bucket_alerts(
         muted_count += muted
         for route in match_routes(root, a.labels):
             grouping = group_labels(route, a.labels)
-            key = group_key(route, grouping)
+            cache_key = (route.path, *grouping.items())
+            key = keys.get(cache_key) or keys.setdefault(cache_key, group_key(route, grouping))
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = Bucket(route, grouping)
@@ -162,27 +176,33 @@ def common(maps: list[Mapping[str, str]]) -> dict[str, str]:
     return shared
 
 
+def order_and_cap(
+    firing: list[AlertView], resolved: list[AlertView], max_alerts: int
+) -> tuple[list[AlertView], list[AlertView]]:
+    """Oldest firing first, then resolves; returns (shown, everything)."""
+    everything = sorted(firing, key=lambda a: a.starts_at) + sorted(
+        resolved, key=lambda a: a.ends_at or a.starts_at
+    )
+    return (everything[:max_alerts] if max_alerts else everything), everything
+
+
 def notification_content(
     *,
     receiver: str,
     key: str,
     grouping: Mapping[str, str],
-    firing: list[AlertView],
-    resolved: list[AlertView],
+    shown: list[AlertView],
+    everything: list[AlertView],
     external_url: str,
-    max_alerts: int,
 ) -> dict[str, Any]:
-    everything = sorted(firing, key=lambda a: a.starts_at) + sorted(
-        resolved, key=lambda a: a.ends_at or a.starts_at
-    )
-    shown = everything[:max_alerts] if max_alerts else everything
+    """The stored message: Alertmanager's fields; commonAnnotations over the shown alerts."""
     return {
         "receiver": receiver,
-        "status": "firing" if firing else "resolved",
+        "status": "firing" if any(a.state == "firing" for a in everything) else "resolved",
         "groupKey": key,
         "groupLabels": dict(grouping),
         "commonLabels": common([a.labels for a in everything]),
-        "commonAnnotations": common([a.annotations for a in everything]),
+        "commonAnnotations": common([a.annotations for a in shown]),
         "externalURL": external_url,
         "truncatedAlerts": len(everything) - len(shown),
         "alerts": [
@@ -361,14 +381,14 @@ def _add_notification(
     max_alerts: int,
 ) -> None:
     group.seq += 1
+    shown, everything = order_and_cap(firing, resolved, max_alerts)
     content = notification_content(
         receiver=receiver_name,
         key=group.group_key,
         grouping=group.group_labels,
-        firing=firing,
-        resolved=resolved,
+        shown=with_annotations(db, shown),
+        everything=everything,
         external_url=settings.external_url,
-        max_alerts=max_alerts,
     )
     db.add(
         Notification(

@@ -169,18 +169,18 @@ def eval_restart_loop(rule: r.RestartLoopRule, ctx: EvalContext) -> list[Finding
     if df.empty:
         return []
     cols = _label_columns(df)
-    df = df.sort_values([*cols, "time"], kind="stable")
-    keys = df[cols].astype(str).agg("\x1f".join, axis=1)
-    diff = df["value"].groupby(keys).diff()
+    df = df.sort_values([*cols, "time"], kind="stable").reset_index(drop=True)
+    gid = df.groupby(cols, dropna=False, sort=False).ngroup()
+    diff = df["value"].groupby(gid).diff()
     # a counter reset (negative step) counts the value after the reset as the increase
     step = diff.where(diff.isna() | (diff >= 0), df["value"]).fillna(0.0)
-    increase = step.groupby(keys).sum()
-    first = df.assign(_key=keys).drop_duplicates("_key").set_index("_key")
+    increase = step.groupby(gid).sum()
+    first = df.assign(_gid=gid).drop_duplicates("_gid").set_index("_gid")
     findings = []
-    for key, inc in increase.items():
+    for key, inc in zip(increase.index, increase.to_numpy(), strict=True):
         if inc < rule.min_restarts:
             continue
-        row = first.loc[str(key)]
+        row = first.loc[key]
         labels = {c: row[c] for c in cols if _present(row[c])}
         findings.append(make_finding(rule, ctx, labels, value=float(inc)))
     return findings

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetwatch.alerting.evaluators import Finding
@@ -273,7 +273,7 @@ def _unflap(plan: _Plan, row: dict[str, Any], f: Finding | None) -> None:
 def _write(db: Session, plan: _Plan) -> None:
     if plan.inserts:
         # Core executemany: one cached statement, batched by the driver ("insertmanyvalues")
-        db.execute(insert(Alert.__table__), plan.inserts)
+        db.execute(insert(cast(Table, Alert.__table__)), plan.inserts)
     if plan.updates:
         # later entries for one id (e.g. settling a flap) win: merge per id, then group by shape
         merged: dict[int, dict[str, Any]] = {}
@@ -297,5 +297,5 @@ def _write(db: Session, plan: _Plan) -> None:
             {"alert_id": ids[k] if isinstance(k, str) else k, "at": plan.now, "to_state": s}
             for k, s in plan.transitions
         ]
-        db.execute(insert(AlertTransition.__table__), rows)
+        db.execute(insert(cast(Table, AlertTransition.__table__)), rows)
     db.flush()

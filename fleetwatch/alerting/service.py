@@ -393,10 +393,9 @@ def test_notifier(
         receiver=receiver,
         key=key,
         grouping={"alertname": "FleetwatchTest"},
-        firing=[view],
-        resolved=[],
+        shown=[view],
+        everything=[view],
         external_url=settings.alerting.external_url,
-        max_alerts=0,
     )
     note = Notification(
         idempotency_key=f"{key}#{uuid.uuid4()}",
