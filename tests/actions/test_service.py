@@ -254,3 +254,46 @@ def test_uncordon_waits_for_the_healthy_delay(
     db.commit()
     assert k8s.state.nodes["plant-a-n00"]["spec"]["unschedulable"] is False
     assert db.get(DeviceActionState, "plant-a-n00").cordoned is False
+
+
+def test_storm_page_lands_in_alerting(
+    db: Session, k8s: FakeKubernetesApi, kube: KubernetesActuator
+) -> None:
+    from fleetwatch.alerting import service as alerting
+
+    _fleet(db, k8s, total=10, risky=6)
+    settings = _settings(mode="act", storm_ratio=0.5)
+    service.evaluate(db=db, settings=settings, now=T0, actuators=[kube])
+    db.commit()
+    firing = alerting.list_alerts(db=db, state="firing")
+    storm = [a for a in firing if a.labels.get("alertname") == "FleetwatchActionStorm"]
+    assert len(storm) == 1
+    assert storm[0].severity == "critical" and storm[0].site == "plant-a"
+    assert storm[0].labels["source"] == "fleetwatch-actions"
+
+
+def test_idempotency_key_is_unique_in_the_schema(any_db: Session) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    add_device(any_db, "d1")
+    any_db.commit()
+    for _ in range(2):
+        any_db.add(
+            Action(
+                idempotency_key="k" * 64,
+                policy="p",
+                kind="cordon",
+                device_id="d1",
+                site_id="plant-a",
+                state="planned",
+                mode="dry-run",
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        if _ == 0:
+            any_db.commit()
+    with pytest.raises(IntegrityError):
+        any_db.commit()
+    any_db.rollback()
