@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, insert, select
 
 from benchmarks._common import emit
@@ -96,6 +97,7 @@ def storm(workdir: Path, db_url: str | None, *, inhibit: bool, devices: int) -> 
             )
             db.commit()
         print(f"  storm ({'with' if inhibit else 'without'} inhibition): {devices} silent devices")
+        httpx.Client().close()  # a running worker has its HTTP stack imported already
         started = time.perf_counter()
         with factory() as db:
             ev = service.evaluate(db=db, store=store, now=NOW, settings=settings, config=config)

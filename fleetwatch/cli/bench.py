@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "models": "benchmarks.models",
     "simulate": "benchmarks.simulate",
     "dashboard": "benchmarks.dashboard",
+    "alerts": "benchmarks.alerts",
 }
 
 
