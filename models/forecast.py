@@ -91,6 +91,42 @@ class _Regression:
 
 def _regress(window: FloatArray, x: FloatArray) -> _Regression:
     """Least squares of each row of ``window`` on the shared regressor ``x`` (NaN ignored)."""
+    complete = np.isfinite(window).all(axis=1)
+    if complete.all():
+        return _regress_complete(window, x)
+    if not complete.any():
+        return _regress_masked(window, x)
+    fast, slow = _regress_complete(window[complete], x), _regress_masked(window[~complete], x)
+    merged = {}
+    for name in ("coef", "intercept", "rss", "sxx", "x_mean", "n"):
+        column = np.empty(window.shape[0])
+        column[complete], column[~complete] = getattr(fast, name), getattr(slow, name)
+        merged[name] = column
+    return _Regression(**merged)
+
+
+def _regress_complete(window: FloatArray, x: FloatArray) -> _Regression:
+    """The common case, rows without gaps: one matrix-vector product per regressor."""
+    n_rows, n_cols = window.shape
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    # Centre the values too: metrics like bytes are large and the sums would lose precision.
+    dy = window - window.mean(axis=1)[:, np.newaxis]
+    sxy = dy @ dx
+    with np.errstate(all="ignore"):
+        coef = sxy / sxx if sxx > 0 else np.full(n_rows, np.nan)
+        rss = np.maximum(np.einsum("ij,ij->i", dy, dy) - coef * sxy, 0.0)
+    return _Regression(
+        coef=np.asarray(coef, dtype=np.float64),
+        intercept=window.mean(axis=1) - coef * x.mean(),
+        rss=np.asarray(rss, dtype=np.float64),
+        sxx=np.full(n_rows, sxx),
+        x_mean=np.full(n_rows, float(x.mean())),
+        n=np.full(n_rows, float(n_cols)),
+    )
+
+
+def _regress_masked(window: FloatArray, x: FloatArray) -> _Regression:
     mask = np.isfinite(window)
     w = mask.astype(np.float64)
     n = w.sum(axis=1)
@@ -237,8 +273,11 @@ def _swing(window: FloatArray, line: LineFit) -> FloatArray:
     t = np.arange(1 - window.shape[1], 1, dtype=np.float64)[np.newaxis, :]
     residual = window - (line.level_at_end[:, np.newaxis] + line.slope[:, np.newaxis] * t)
     filled = np.where(np.isfinite(residual), residual, 0.0)
-    kernel = np.ones(SWING_SMOOTHING) / SWING_SMOOTHING
-    smooth = np.apply_along_axis(np.convolve, 1, filled, kernel, mode="valid")
+    # Moving average over SWING_SMOOTHING points, through a cumulative sum.
+    total = np.cumsum(filled, axis=1)
+    total = np.hstack([np.zeros((total.shape[0], 1)), total])
+    k = SWING_SMOOTHING
+    smooth = (total[:, k:] - total[:, :-k]) / k
     return np.asarray(np.maximum(np.quantile(smooth, 0.9, axis=1), 0.0), dtype=np.float64)
 
 
