@@ -29,7 +29,7 @@ ROUTES: dict[str, str] = {
     "forecasts": f"{API}/devices/{{device_id}}/forecasts",
     "anomalies": f"{API}/devices/{{device_id}}/anomalies",
     "forecast_path": f"{API}/devices/{{device_id}}/forecast-path",
-    "peers": f"{API}/cohorts/{{cohort}}/peers",
+    "peers": f"{API}/devices/{{device_id}}/peers",
     "alerts": f"{API}/alerts",
     "alert_ack": f"{API}/alerts/{{fingerprint}}/ack",
     "alert_matchers": f"{API}/alerts/{{fingerprint}}/silence-matchers",
@@ -40,6 +40,8 @@ ROUTES: dict[str, str] = {
     "action_reject": f"{API}/actions/{{action_id}}/reject",
     "audit": f"{API}/actions/audit",
     "holds": f"{API}/actions/holds",
+    "drains": f"{API}/actions/drains",
+    "pauses": f"{API}/actions/pauses",
 }
 
 Params = Mapping[str, Any]
@@ -199,21 +201,32 @@ class FleetwatchClient:
     def forecasts(self, device_id: str) -> list[dict[str, Any]]:
         return _items(self._get("forecasts", device_id=device_id))
 
-    def anomalies(
-        self, device_id: str, *, start: datetime | None = None, end: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        return _items(self._get("anomalies", {"start": start, "end": end}, device_id=device_id))
+    def anomalies(self, device_id: str, *, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Anomaly episodes still open or ended after ``since``."""
+        return _items(self._get("anomalies", {"since": since}, device_id=device_id))
 
     def forecast_path(
-        self, device_id: str, *, metric: str, labels: Mapping[str, str] | None = None
+        self,
+        device_id: str,
+        *,
+        metric: str,
+        labels: Mapping[str, str] | None = None,
+        hours: float = 6.0,
     ) -> dict[str, Any]:
-        """The forecast band of one series: ``{times, mean, lower, upper, limit}``."""
-        params = {"metric": metric, **{k: v for k, v in (labels or {}).items() if k != "device"}}
-        params.pop("site", None)
+        """The forecast band of one series, fitted on ``hours`` of history:
+        ``{times, mean, lower, upper, limit, ...}``. Labels other than device and site
+        (sensor, disk, module) pick the series."""
+        params: dict[str, Any] = {"metric": metric, "hours": hours}
+        params.update({k: v for k, v in (labels or {}).items() if k not in ("device", "site")})
         return dict(self._get("forecast_path", params, device_id=device_id))
 
-    def peers(self, cohort: str, *, metric: str) -> list[dict[str, Any]]:
-        return _items(self._get("peers", {"metric": metric}, cohort=cohort))
+    def peers(self, device_id: str, *, metric: str) -> list[dict[str, Any]]:
+        """Latest values of ``metric`` on every device of this device's cohort:
+        ``[{device_id, value, time}]`` (one per series: several per device with sensors)."""
+        body = self._get("peers", {"metric": metric}, device_id=device_id)
+        if isinstance(body, dict) and isinstance(body.get("devices"), list):
+            return list(body["devices"])
+        return _items(body)
 
     # --- alerting --------------------------------------------------------------------------
     def alerts(self, **filters: Any) -> list[dict[str, Any]]:
@@ -260,13 +273,22 @@ class FleetwatchClient:
 
     def decide(self, action_id: str | int, *, approve: bool, reason: str) -> dict[str, Any]:
         route = "action_approve" if approve else "action_reject"
-        return dict(self._post(route, {"reason": reason}, action_id=str(action_id)) or {})
+        return dict(self._post(route, {"comment": reason}, action_id=str(action_id)) or {})
 
     def audit(self, **filters: Any) -> list[dict[str, Any]]:
         return _items(self._get("audit", filters))
 
-    def holds(self, **filters: Any) -> list[dict[str, Any]]:
-        return _items(self._get("holds", filters))
+    def holds(self) -> list[dict[str, Any]]:
+        """Devices whose upgrades are held, with when each hold expires."""
+        return _items(self._get("holds"))
+
+    def drains(self) -> list[dict[str, Any]]:
+        """Devices cordoned or being drained."""
+        return _items(self._get("drains"))
+
+    def pauses(self) -> list[dict[str, Any]]:
+        """Action pauses (a site or the whole fleet) people have put in place."""
+        return _items(self._get("pauses"))
 
 
 def _items(body: Any) -> list[dict[str, Any]]:

@@ -202,7 +202,11 @@ def device_series(
         margin={"l": 10, "r": 10, "t": 30, "b": 30},
         uirevision=revision,
         hovermode="x unified",
-        legend={"orientation": "h", "y": -0.05 if len(panels) > 1 else -0.15},
+        legend={
+            "orientation": "h",
+            "y": -0.05 if len(panels) > 1 else -0.15,
+            "traceorder": "normal",
+        },
     )
     fig.update_yaxes(automargin=True)
     return fig

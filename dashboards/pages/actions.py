@@ -27,6 +27,7 @@ def layout(query: dict[str, list[str]]) -> html.Div:
                 html.Div(id="ac-pending"),
             ),
             ui.section("Cordons, drains and holds", html.Div(id="ac-holds")),
+            ui.section("Pauses", html.Div(id="ac-pauses")),
             ui.section(
                 "Audit log",
                 dcc.Input(id="ac-device", placeholder="device", debounce=True,
@@ -113,11 +114,29 @@ def holds_table(rows: list[dict[str, Any]]) -> html.Div:
     )  # fmt: skip
 
 
+def pauses_table(rows: list[dict[str, Any]]) -> html.Div:
+    return ui.table(
+        rows,
+        [
+            ("pause", "name"),
+            ("where", lambda r: r.get("site_id") or "every site"),
+            ("why", "reason"),
+            ("by", "created_by"),
+            (
+                "until",
+                lambda r: words.clock(r["expires_at"]) if r.get("expires_at") else "lifted by hand",
+            ),
+        ],
+        empty="actions are not paused anywhere",
+    )
+
+
 def register(app: Dash, client: FleetwatchClient) -> None:
     @app.callback(
         Output("ac-banner", "children"),
         Output("ac-pending", "children"),
         Output("ac-holds", "children"),
+        Output("ac-pauses", "children"),
         Output("ac-audit", "children"),
         Input("refresh", "n_intervals"),
         Input("ac-changed", "data"),
@@ -127,11 +146,14 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         errors = ui.Errors()
         pending = errors.call(lambda: client.actions(state="pending"), [], "actions")
         pending = [a for a in pending if a.get("state", "pending") == "pending"]
-        holds = errors.call(client.holds, [], "holds and drains")
-        audit = errors.call(lambda: client.audit(device_id=device or None), [], "audit log")
+        held = errors.call(client.holds, [], "holds") + errors.call(client.drains, [], "drains")
+        holds = list({row.get("device_id"): row for row in held}.values())
+        pauses = errors.call(client.pauses, [], "pauses")
+        audit = errors.call(lambda: client.audit(device=device or None), [], "audit log")
         if device:
             audit = [a for a in audit if device in str(a.get("device_id") or "")]
-        return ui.banner(errors), pending_table(pending), holds_table(holds), audit_table(audit)
+        return (ui.banner(errors), pending_table(pending), holds_table(holds),
+                pauses_table(pauses), audit_table(audit))  # fmt: skip
 
     @app.callback(
         Output("ac-changed", "data"),
@@ -151,7 +173,7 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         if not approve and not (reason or "").strip():
             return no_update, "say why you reject it: the reason goes to the audit log"
         try:
-            client.decide(trigger["action"], approve=approve, reason=reason or "approved")
+            client.decide(trigger["action"], approve=approve, reason=reason or "")
         except ApiError as exc:
             return no_update, f"could not decide action {trigger['action']}: {exc}"
         return (changed or 0) + 1, f"action {trigger['action']} {verb}"

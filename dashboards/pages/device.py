@@ -137,9 +137,7 @@ def build_device_page(
             metric,
         )
         panels.append({"metric": metric, "series": series})
-    anomalies = errors.call(
-        lambda: client.anomalies(device_id, start=start, end=end), [], "anomalies"
-    )
+    anomalies = errors.call(lambda: client.anomalies(device_id, since=start), [], "anomalies")
     paths = _forecast_paths(client, device_id, forecasts, picks)
     revision = f"series:{device_id}:{span}:{','.join(picks)}"
     return DevicePage(
@@ -153,7 +151,7 @@ def build_device_page(
         ),
         timeline=_timeline(client, device_id, start, end, step, theme, errors),
         alerts=errors.call(lambda: client.alerts(device=device_id), [], "alerts"),
-        actions=errors.call(lambda: client.actions(device_id=device_id), [], "actions"),
+        actions=errors.call(lambda: client.actions(device=device_id), [], "actions"),
         points_drawn=max((len(s.get("values", [])) for p in panels for s in p["series"]),
                          default=0),
         series_drawn=sum(len(p["series"]) for p in panels),
@@ -221,22 +219,29 @@ def _timeline(
 def peer_values(client: FleetwatchClient, device: dict[str, Any], metric: str) -> list[dict]:
     """Latest value of ``metric`` for each device of the cohort: ``[{device_id, value}]``.
 
-    Without the cohort peers endpoint, the cohort's devices and the latest points of its site
-    stand in; a device with several series of the metric (sensors) is shown by its largest.
+    A device with several series of the metric (sensors, disks) is shown by its largest, the
+    one closest to trouble. Without the peers endpoint, the cohort's devices and the latest
+    points of its site stand in.
     """
-    cohort = device.get("cohort")
-    if not cohort:
+    cohort, device_id = device.get("cohort"), device.get("id")
+    if not cohort or not device_id:
         return []
     try:
-        return client.peers(cohort, metric=metric)
+        points = [
+            (p.get("device_id"), p.get("value")) for p in client.peers(device_id, metric=metric)
+        ]
     except NotAvailable:
-        pass
-    members = {d["id"] for d in client.devices(cohort=cohort, limit=1000)["items"]}
+        members = {d["id"] for d in client.devices(cohort=cohort, limit=1000)["items"]}
+        site = {"site": str(device.get("site_id"))}
+        points = [
+            ((p.get("labels") or {}).get("device"), p.get("value"))
+            for p in client.latest(metric=metric, labels=site)
+        ]
+        points = [(d, v) for d, v in points if d in members]
     best: dict[str, float] = {}
-    for point in client.latest(metric=metric, labels={"site": str(device.get("site_id"))}):
-        member = (point.get("labels") or {}).get("device")
-        if member in members and point.get("value") is not None:
-            best[member] = max(best.get(member, float("-inf")), float(point["value"]))
+    for member, value in points:
+        if member and value is not None:
+            best[member] = max(best.get(member, float("-inf")), float(value))
     return [{"device_id": d, "value": v} for d, v in sorted(best.items())]
 
 

@@ -13,6 +13,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from dashboards import theme
 from tests.dashboards.conftest import ARTIFACTS, Fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -44,6 +45,15 @@ def figure_data(driver: Any, graph_id: str) -> list[dict[str, Any]]:
         "return el && el.data ? JSON.parse(JSON.stringify(el.data)) : null;"
     )
     return driver.execute_script(script, f"#{graph_id}") or []
+
+
+def figure_layout(driver: Any, graph_id: str) -> dict[str, Any]:
+    script = (
+        "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "const full = el && el._fullLayout;"
+        "return full ? {paper_bgcolor: full.paper_bgcolor} : {};"
+    )
+    return driver.execute_script(script, f"#{graph_id}") or {}
 
 
 def grid_devices(driver: Any) -> list[str]:
@@ -157,15 +167,33 @@ def test_acknowledge_goes_through_the_api(browser: Any, dash_url: str, fleet: Fl
     assert severe_logs(browser) == []
 
 
-def test_actions_page_lists_pending_approvals(browser: Any, dash_url: str, fleet: Fleet) -> None:
+def test_approving_an_action_goes_through_the_api(
+    browser: Any, dash_url: str, fleet: Fleet
+) -> None:
     open_page(browser, dash_url + "/actions", lambda d: text_of(d, "#ac-pending"), "actions")
-    if fleet.has_route("/api/v1/actions") and "actions" in fleet.seeded:
-        wait_for(browser, lambda d: fleet.hot_device in text_of(d, "#ac-pending"), "pending")
+    if not fleet.has_route("/api/v1/actions") or "actions" not in fleet.seeded:
+        shoot(browser, "actions")
+        pytest.skip("the API has no actions route yet: approving is not testable")
+    wait_for(browser, lambda d: fleet.hot_device in text_of(d, "#ac-pending"), "pending")
+    assert "upgrades held until" in text_of(browser, "#ac-holds")
+    assert "proposed" in text_of(browser, "#ac-audit")
     shoot(browser, "actions")
+    action_id = fleet.action_ids[0]
+    browser.find_element(By.ID, "ac-reason").send_keys("node is idle, drain now")
+    browser.find_element(
+        By.XPATH, f"//button[contains(@id, '\"action\":\"{action_id}\"') and text()='approve']"
+    ).click()
+    wait_for(browser, lambda d: f"action {action_id} approved" in text_of(d, "#ac-message"),
+             "the approval")  # fmt: skip
+    answer = fleet.get(f"/api/v1/actions/{action_id}").json()
+    assert answer["state"] == "approved"
+    wait_for(browser, lambda d: fleet.hot_device not in text_of(d, "#ac-pending"),
+             "the pending list to empty")  # fmt: skip
     assert severe_logs(browser) == []
 
 
 def test_theme_toggle_switches_to_dark_and_back(browser: Any, dash_url: str) -> None:
+    dark_paper = theme.surface("dark")["paper"]
     open_page(browser, dash_url + "/", lambda d: len(grid_devices(d)) > 0, "the fleet grid")
     shell = browser.find_element(By.ID, "shell")
     start = shell.get_attribute("class")
@@ -173,6 +201,8 @@ def test_theme_toggle_switches_to_dark_and_back(browser: Any, dash_url: str) -> 
     wait_for(browser, lambda d: d.find_element(By.ID, "shell").get_attribute("class") != start,
              "the theme to change")  # fmt: skip
     assert browser.find_element(By.ID, "shell").get_attribute("class") == "theme-dark"
+    wait_for(browser, lambda d: figure_layout(d, "ov-grid").get("paper_bgcolor") == dark_paper,
+             "the grid to redraw in the dark theme")  # fmt: skip
     shoot(browser, "overview-dark")
     browser.find_element(By.ID, "theme-toggle").click()
     wait_for(browser, lambda d: d.find_element(By.ID, "shell").get_attribute("class") == start,
