@@ -199,6 +199,17 @@ def start_deployment(rt: RuntimeState, i: int, version: str, rng: np.random.Gene
 
 def step_runtime(rt: RuntimeState, cpu: np.ndarray, t: float, dt: float) -> None:
     """Advance counters by ``dt``; ``cpu`` is each device's load 0..1 over the step."""
+    # Lifecycle first: a component that errored or started last tick is running by now.
+    recovering = np.nonzero(rt.is_greengrass & (rt.comp_state[:, 0] == ERRORED))[0]
+    for i in recovering:  # the nucleus restarts an errored component on the next cycle
+        rt.comp_state[i, 0] = RUNNING
+        rt.changed[i].add(0)
+    starting = np.nonzero(rt.is_greengrass & (rt.comp_state[:, 0] == STATE_INDEX["STARTING"]))[0]
+    for i in starting:
+        rt.comp_state[i, 0] = RUNNING
+        rt.changed[i].add(0)
+        if rt.crash_every_s[i] == 0:
+            rt.deployment_status[i] = DEPLOYMENT_STATUSES.index("SUCCEEDED")
     due = np.nonzero(rt.next_crash_t <= t)[0]
     for i in due:
         crash_workload(rt, int(i), t)
@@ -226,16 +237,6 @@ def step_runtime(rt: RuntimeState, cpu: np.ndarray, t: float, dt: float) -> None
     rt.syncs += np.floor((t - rt.instance_start_t) / 3600.0) > np.floor(
         (t - dt - rt.instance_start_t) / 3600.0
     )
-    recovering = np.nonzero(rt.is_greengrass & (rt.comp_state[:, 0] == ERRORED))[0]
-    for i in recovering:  # the nucleus restarts an errored component on the next cycle
-        rt.comp_state[i, 0] = RUNNING
-        rt.changed[i].add(0)
-    starting = np.nonzero(rt.is_greengrass & (rt.comp_state[:, 0] == STATE_INDEX["STARTING"]))[0]
-    for i in starting:
-        rt.comp_state[i, 0] = RUNNING
-        rt.changed[i].add(0)
-        if rt.crash_every_s[i] == 0:
-            rt.deployment_status[i] = DEPLOYMENT_STATUSES.index("SUCCEEDED")
 
 
 def set_uplink(rt: RuntimeState, i: int, down: bool, t: float) -> None:
