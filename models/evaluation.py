@@ -267,21 +267,33 @@ def compare_with_predict_linear(n_per_kind: int = 200, seed: int = 0) -> dict[st
     result: dict[str, float] = {}
     ours_errors: list[FloatArray] = []
     base_errors: list[FloatArray] = []
+    by_lead: dict[int, tuple[list[FloatArray], list[FloatArray]]] = {}
     for scenario in degradations:
         evaluation = evaluate_time_to_threshold(scenario)
         for key, value in evaluation.summary.items():
             result[f"{scenario.kind}_{key}"] = round(value, 2)
         ours_errors.extend(evaluation.errors.values())
         base_errors.extend(evaluation.baseline_errors.values())
+        for lead in evaluation.leads:
+            ours, base = by_lead.setdefault(lead, ([], []))
+            ours.append(evaluation.errors[lead])
+            base.append(evaluation.baseline_errors[lead])
+    for lead, (ours_at, base_at) in by_lead.items():
+        result[f"lead_{lead}_forecast_median_ae_minutes"] = round(
+            float(np.median(np.concatenate(ours_at))), 2
+        )
+        result[f"lead_{lead}_predict_linear_median_ae_minutes"] = round(
+            float(np.median(np.concatenate(base_at))), 2
+        )
     ours_all, base_all = np.concatenate(ours_errors), np.concatenate(base_errors)
     result["forecast_mae_minutes"] = round(float(ours_all.mean()), 2)
     result["forecast_median_ae_minutes"] = round(float(np.median(ours_all)), 2)
     result["predict_linear_mae_minutes"] = round(float(base_all.mean()), 2)
     result["predict_linear_median_ae_minutes"] = round(float(np.median(base_all)), 2)
     calls = [false_cross_rates(scenario) for scenario in healthy]
-    for scenario, (ours, base) in zip(healthy, calls, strict=True):
-        result[f"{scenario.kind}_false_cross_rate"] = round(ours, 4)
-        result[f"{scenario.kind}_predict_linear_false_cross_rate"] = round(base, 4)
+    for scenario, (ours_rate, base_rate) in zip(healthy, calls, strict=True):
+        result[f"{scenario.kind}_false_cross_rate"] = round(ours_rate, 4)
+        result[f"{scenario.kind}_predict_linear_false_cross_rate"] = round(base_rate, 4)
     result["false_cross_rate"] = round(float(np.mean([c[0] for c in calls])), 4)
     result["predict_linear_false_cross_rate"] = round(float(np.mean([c[1] for c in calls])), 4)
     return result
