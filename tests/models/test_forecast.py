@@ -100,6 +100,9 @@ def test_forecast_beats_predict_linear_on_simulated_degradations() -> None:
     result = compare_with_predict_linear(n_per_kind=100, seed=0)
     assert result["forecast_median_ae_minutes"] < result["predict_linear_median_ae_minutes"]
     assert result["false_cross_rate"] < result["predict_linear_false_cross_rate"]
+    for lead in (120, 60, 30, 15):
+        ours = result[f"lead_{lead}_forecast_median_ae_minutes"]
+        assert ours < result[f"lead_{lead}_predict_linear_median_ae_minutes"]
     # The figures this seed gives today, so a regression shows up as a change.
     assert result["forecast_median_ae_minutes"] < 6.5
     assert result["predict_linear_median_ae_minutes"] > 6.5
