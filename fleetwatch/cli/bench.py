@@ -12,6 +12,7 @@ import typer
 # name -> module under benchmarks/ exposing ``main(args: list[str]) -> dict``
 BENCHMARKS: dict[str, str] = {
     "store": "benchmarks.store",
+    "agent": "benchmarks.agent",
     "parse": "benchmarks.parse",
     "models": "benchmarks.models",
     "simulate": "benchmarks.simulate",
