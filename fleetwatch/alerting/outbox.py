@@ -9,6 +9,7 @@ a duplicate harmless).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from fleetwatch.alerting import selfmetrics
 from fleetwatch.alerting.config import AlertingSettings
 from fleetwatch.alerting.delivery import RetryPolicy, deliver
 from fleetwatch.alerting.models import DeliveryAttempt, Notification
@@ -33,6 +35,8 @@ from fleetwatch.plugins.notifier import (
     check_destination,
 )
 from fleetwatch.plugins.notifier import Notification as Message
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -196,6 +200,8 @@ def _deliver_one(
         note.attempts += 1
         note.delivery_state = "failed"
         counts.failed += 1
+        selfmetrics.NOTIFICATION_FAILURES.labels(note.receiver).inc()
+        log.warning("notification %s not sent: %s", note.id, notifier)
         return
     message = message_from_content(note.content, key=note.idempotency_key, now=now)
     request = notifier.build(message)
@@ -210,6 +216,8 @@ def _deliver_one(
         rng=random.Random(),
     )
     for a in outcome.attempts:
+        selfmetrics.DELIVERY_ATTEMPTS.labels(note.receiver, a.outcome).inc()
+        selfmetrics.DELIVERY_SECONDS.labels(note.receiver).observe(a.latency_ms / 1000.0)
         db.add(
             DeliveryAttempt(
                 notification_id=note.id,
@@ -228,7 +236,19 @@ def _deliver_one(
     if outcome.state == "sent":
         note.delivered_at = outcome.attempts[-1].at
         counts.sent += 1
+        selfmetrics.NOTIFICATIONS_SENT.labels(note.receiver).inc()
     elif outcome.state == "failed":
         counts.failed += 1
+        selfmetrics.NOTIFICATION_FAILURES.labels(note.receiver).inc()
+        last = outcome.attempts[-1]
+        # the destination is scheme://host only: receiver URLs can carry tokens
+        log.warning(
+            "notification %s to %s failed after %d attempt(s): %s %s",
+            note.id,
+            last.destination,
+            note.attempts,
+            last.status_code,
+            (last.error or "")[:200],
+        )
     else:
         counts.deferred += 1

@@ -102,11 +102,12 @@ class Harness:
 
 
 @pytest.fixture
-def harness(sqlite_db, metrics, registry, clock, receiver, tmp_path):
+def harness(any_db, metrics, registry, clock, receiver, tmp_path):
+    """Runs every lifecycle test on SQLite and on PostgreSQL."""
     settings = make_settings(tmp_path, rules_config(receiver.url))
-    with sqlite_db.session() as db:
+    with any_db.session() as db:
         seed_fleet(db, {"a": 5, "b": 5}, last_seen=T0)
-    return Harness(sqlite_db, metrics, settings, registry, clock)
+    return Harness(any_db, metrics, settings, registry, clock)
 
 
 def devices(site: str, *idx: int) -> list[str]:
@@ -244,13 +245,13 @@ def test_ack_stops_repeats_expires_and_still_resolves(harness, receiver):
 
 
 def test_flapping_alert_notifies_once_not_per_flap(
-    sqlite_db, metrics, registry, clock, receiver, tmp_path
+    any_db, metrics, registry, clock, receiver, tmp_path
 ):
     config = rules_config(receiver.url, group_wait="0s", group_interval="10s", repeat_interval="4h")
     settings = make_settings(tmp_path, config, flap_threshold=4, flap_window_s=1800)
-    with sqlite_db.session() as db:
+    with any_db.session() as db:
         seed_fleet(db, {"a": 5}, last_seen=T0)
-    h = Harness(sqlite_db, metrics, settings, registry, clock)
+    h = Harness(any_db, metrics, settings, registry, clock)
     others = devices("a", 1, 2, 3, 4)
     for step in range(14):
         at = 100 + step * 30
@@ -260,7 +261,7 @@ def test_flapping_alert_notifies_once_not_per_flap(
     assert len(bodies(receiver)) == 3  # fired, resolved, fired - then it was flapping
     (alert,) = h.alerts(rule="DeviceSilent")
     assert alert.state == "flapping"
-    with sqlite_db.session() as db:
+    with any_db.session() as db:
         flips = db.scalar(select(func.count()).select_from(Alert).where(Alert.state == "flapping"))
         assert flips == 1
     for at in range(600, 2600, 60):  # steady (reporting) for longer than the window
@@ -272,18 +273,18 @@ def test_flapping_alert_notifies_once_not_per_flap(
 
 
 def test_escalation_pages_unacknowledged_groups_only(
-    sqlite_db, metrics, registry, clock, receiver, tmp_path
+    any_db, metrics, registry, clock, receiver, tmp_path
 ):
     config = rules_config(receiver.url, escalate_after="5m", escalate_to="pager")
     settings = make_settings(tmp_path, config)
-    with sqlite_db.session() as db:
+    with any_db.session() as db:
         seed_fleet(db, {"a": 5, "b": 5}, last_seen=T0)
-    h = Harness(sqlite_db, metrics, settings, registry, clock)
+    h = Harness(any_db, metrics, settings, registry, clock)
     h.seen(devices("a", 1, 2, 3, 4) + devices("b", 1, 2, 3, 4), 5000)
     h.tick(100)  # a-0 and b-0 fire, one group per site
     h.tick(130)
     acked = [a.fingerprint for a in h.alerts(state="firing") if a.site == "b"]
-    with sqlite_db.session() as db:
+    with any_db.session() as db:
         service.acknowledge(db=db, now=clock.now, fingerprints=acked, by="carol", ttl_s=7200)
         db.commit()
     for at in range(160, 520, 60):
@@ -397,3 +398,26 @@ def test_failed_delivery_is_logged_with_attempts(harness, receiver):
     assert note.delivery_state == "failed" and note.attempts == 4
     assert [a.status_code for a in log] == [503] * 4
     assert all(a.latency_ms is not None and a.destination == receiver.url for a in log)
+
+
+def test_failure_logs_name_the_host_never_the_secret_url(
+    sqlite_db, metrics, registry, clock, receiver, tmp_path, caplog
+):
+    config = rules_config(receiver.url, group_wait="0s")
+    config["receivers"][0] = {
+        "name": "hook",
+        "notifier": "slack",
+        "config": {"webhook_url": f"{receiver.url}/services/T1/B2/TOKEN123"},
+    }
+    settings = make_settings(tmp_path, config)
+    with sqlite_db.session() as db:
+        seed_fleet(db, {"a": 5}, last_seen=T0)
+    h = Harness(sqlite_db, metrics, settings, registry, clock)
+    h.seen(devices("a", 1, 2, 3, 4), 5000)
+    receiver.script((400, {}))
+    with caplog.at_level("WARNING", logger="fleetwatch.alerting"):
+        _, dp = h.tick(100)
+    assert dp.failed == 1
+    assert receiver.received[0].path == "/services/T1/B2/TOKEN123"
+    assert "failed after 1 attempt(s): 400" in caplog.text and receiver.url in caplog.text
+    assert "TOKEN123" not in caplog.text
