@@ -82,7 +82,7 @@ class StatusServer:
         self, stats: StatsSource, healthy: Callable[[], bool], host: str, port: int
     ) -> None:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(AgentMetrics(stats))  # type: ignore[arg-type]
+        registry.register(AgentMetrics(stats))
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

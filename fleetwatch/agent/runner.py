@@ -24,11 +24,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -83,18 +83,30 @@ def stamp(samples: Sequence[Sample], device: str | None, site: str | None) -> li
     """Give samples without ``device``/``site`` the defaults; labels already there win."""
     out = []
     for s in samples:
-        labels = s.labels if isinstance(s.labels, dict) else {}
-        missing_device = device and not labels.get("device")
-        missing_site = site and not labels.get("site")
-        if missing_device or missing_site:
+        labels = s.labels
+        need_device = device is not None and not labels.get("device")
+        need_site = site is not None and not labels.get("site")
+        if need_device or need_site:
             fixed = dict(labels)
-            if missing_device:
-                fixed["device"] = device  # type: ignore[assignment]
-            if missing_site:
-                fixed["site"] = site  # type: ignore[assignment]
+            if need_device and device is not None:
+                fixed["device"] = device
+            if need_site and site is not None:
+                fixed["site"] = site
             s = Sample(s.name, fixed, s.value, s.timestamp_ms)
         out.append(s)
     return out
+
+
+def well_formed(samples: Sequence[object]) -> tuple[list[Sample], list[object]]:
+    """Split off objects that are not samples with a label mapping (validation needs both)."""
+    good: list[Sample] = []
+    bad: list[object] = []
+    for s in samples:
+        if isinstance(s, Sample) and isinstance(s.labels, Mapping):
+            good.append(s)
+        else:
+            bad.append(s)
+    return good, bad
 
 
 class Agent:
@@ -146,7 +158,7 @@ class Agent:
     def _build(index: int, ci: CollectorInstance, registry: PluginRegistry) -> _Running:
         where = f"agent.collectors[{index}] ({ci.instance_name})"
         try:
-            cls = registry.get(GROUP, ci.plugin)
+            cls = cast(type[Collector], registry.get(GROUP, ci.plugin))
         except PluginError as exc:
             raise AgentConfigError(f"{where}: {exc}") from None
         try:
@@ -156,7 +168,10 @@ class Agent:
                 f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             raise AgentConfigError(f"{where}: {fields}") from None
-        return _Running(ci, cls(config))
+        try:
+            return _Running(ci, cls(config))
+        except Exception as exc:
+            raise AgentConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
 
     # -- collection ----------------------------------------------------------------------------
     def collect(self, run: _Running) -> int:
@@ -187,11 +202,15 @@ class Agent:
         failed (the source should then keep them)."""
         device = (instance.device if instance else None) or self.settings.device
         site = (instance.site if instance else None) or self.settings.site
-        parts = partition(stamp(samples, device, site))
+        usable, broken = well_formed(samples)
+        if broken:
+            log.warning("dropping %d objects that are not samples, e.g. %r", len(broken), broken[0])
+            self._bump(self._invalid, "bulk", len(broken))
+        parts = partition(stamp(usable, device, site))
         for err in parts.errors[:5]:
             log.warning("dropping malformed sample: %s", err.message)
         for err in parts.errors:
-            name = samples[err.index].name
+            name = usable[err.index].name
             self._bump(self._invalid, lane_of(name) if isinstance(name, str) else "bulk")
         kept, suppressed = self.deadband.filter(parts.valid)
         if suppressed:
@@ -210,7 +229,11 @@ class Agent:
         interval = run.instance.interval_s
         due = time.monotonic()
         while not self._stop.is_set():
-            self.collect(run)
+            try:
+                self.collect(run)
+            except Exception:  # e.g. a disk error: keep the thread, try again next round
+                log.exception("collection of %s failed", run.instance.instance_name)
+                self._bump(self._collector_errors, run.instance.instance_name)
             due += interval
             now = time.monotonic()
             if due < now:  # a slow collection: skip the missed rounds instead of bursting
@@ -315,8 +338,8 @@ class Agent:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter between half and the whole of the step."""
-        step = min(self.settings.retry_max_s, self.settings.retry_initial_s * 2 ** (attempt - 1))
-        return step * random.uniform(0.5, 1.0)
+        step = min(self.settings.retry_max_s, self.settings.retry_initial_s * 2.0 ** (attempt - 1))
+        return float(step * random.uniform(0.5, 1.0))
 
     def _ship_loop(self) -> None:
         attempt = 0

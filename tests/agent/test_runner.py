@@ -171,3 +171,16 @@ def test_deadband_error_is_within_tolerance_and_heartbeat(
         tol, heartbeat_ms = (0.25, 60_000) if s.name == "temperature_celsius" else (0.1, 300_000)
         assert abs(held[s.series].value - s.value) <= tol
         assert s.timestamp_ms - held[s.series].timestamp_ms < heartbeat_ms
+
+
+def test_objects_that_are_not_samples_are_counted_not_fatal(
+    receiver: Receiver, spool_dir: Path, tmp_path: Path
+) -> None:
+    good = GatewayWorkload(1).tick()
+    junk: list[Any] = ["not a sample", None, Sample("cpu_utilization_ratio", None, 1.0, 1)]  # type: ignore[arg-type]
+    agent = Agent(settings(receiver.url, spool_dir), registry=registry(), buffer_dir=tmp_path)
+    assert agent.ingest([*junk, *good]) == len(good)
+    stats = agent.run_once()
+    agent.stop()
+    assert stats["dropped"] == {"bulk/invalid": 3}
+    assert len(receiver.samples()) == len(good)
