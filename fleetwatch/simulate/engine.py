@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -172,6 +172,11 @@ class Simulator:
         """Canonical samples of the current tick, in columns (fast path)."""
         with self.lock:
             return self.table.evaluate()
+
+    def value(self, name: str, labels: Mapping[str, str]) -> float | None:
+        """The canonical value of one series at this tick (None when absent)."""
+        with self.lock:
+            return self.table.current(name, labels)
 
     def samples(self) -> list[Sample]:
         """Canonical samples of the current tick as :class:`Sample` objects."""

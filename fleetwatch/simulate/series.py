@@ -9,6 +9,8 @@ them as read-only).
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, repeat
@@ -90,7 +92,9 @@ class SeriesTable:
         self.sim = sim
         self.blocks = blocks
         self.names: list[str] = []
+        self.offsets: list[int] = []  # first series index of each block
         for b in blocks:
+            self.offsets.append(len(self.names))
             self.names.extend([b.name] * len(b.devices))
         self.size = len(self.names)
         self._labels: list[dict[str, str]] | None = None
@@ -121,6 +125,19 @@ class SeriesTable:
                     out.append({"device": devs[i].id, "site": devs[i].site, **extra})
             self._labels = out
         return self._labels
+
+    def current(self, name: str, labels: Mapping[str, str]) -> float | None:
+        """One series' value now, reading only its block (cheap, for tests and probes)."""
+        i = self.index_of(name, labels)
+        if i is None:
+            return None
+        k = bisect_right(self.offsets, i) - 1
+        b = self.blocks[k]
+        one = b.devices[i - self.offsets[k] : i - self.offsets[k] + 1]
+        value = float(b.read(self.sim, one)[0])
+        if math.isnan(value) or (b.present is not None and not b.present(self.sim, one)[0]):
+            return None
+        return value
 
     def evaluate(self) -> SampleBatch:
         values = np.empty(self.size)

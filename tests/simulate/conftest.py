@@ -18,7 +18,7 @@ def key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], 
 
 def value_of(sim: Simulator, series: dict[str, Any]) -> float | None:
     """The canonical value of one series at the current tick (None when absent)."""
-    return sim.batch().value(series["name"], series["labels"])
+    return sim.value(series["name"], series["labels"])
 
 
 def first(sim: Simulator, pred: Any) -> Any:

@@ -28,7 +28,7 @@ def record(sim: Simulator, series: dict, ticks: int) -> list[tuple[float, float 
     out = []
     for _ in range(ticks):
         sim.step()
-        out.append((sim.t, sim.batch().value(series["name"], series["labels"])))
+        out.append((sim.t, sim.value(series["name"], series["labels"])))
     return out
 
 
