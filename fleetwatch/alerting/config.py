@@ -36,9 +36,6 @@ class AlertingSettings(BaseModel):
     default_ack_s: float = Field(
         4 * 3600.0, gt=0, description="acknowledgement lifetime when none is given"
     )
-    event_ttl_s: float = Field(
-        3600.0, gt=0, description="how long an announced event alert stays firing"
-    )
     resolved_retention_s: float = Field(
         7 * 86400.0, gt=0, description="how long a resolved alert is kept for a pending resolve"
     )
