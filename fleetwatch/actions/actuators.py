@@ -31,7 +31,7 @@ def build_actuators(
     registry = registry or PluginRegistry.from_entry_points(["fleetwatch.actuators"])
     out: list[Actuator] = []
     for name in settings.actuators:
-        cls = registry.get("fleetwatch.actuators", name)
+        cls: type[Actuator] = registry.get("fleetwatch.actuators", name)
         section = getattr(settings, name, None)
         if not _configured(name, section):
             log.info("actuator %s has no endpoint configured; skipped", name)

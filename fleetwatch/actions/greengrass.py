@@ -74,10 +74,11 @@ class GreengrassActuator(Actuator):
     @staticmethod
     def _holdable(deployment: dict[str, Any]) -> bool:
         policy = (deployment.get("deploymentPolicies") or {}).get("componentUpdatePolicy") or {}
-        return policy.get("action", "NOTIFY_COMPONENTS") == "NOTIFY_COMPONENTS"
+        return bool(policy.get("action", "NOTIFY_COMPONENTS") == "NOTIFY_COMPONENTS")
 
     def _hold_notes(self, thing: str) -> tuple[list[str], list[str]]:
-        holdable, not_holdable = [], []
+        holdable: list[str] = []
+        not_holdable: list[str] = []
         for dep in self.deployments(thing):
             label = f"{dep.get('deploymentName') or dep['deploymentId']} ({dep['deploymentId']})"
             (holdable if self._holdable(dep) else not_holdable).append(label)

@@ -133,7 +133,7 @@ class UpdateDeferrer:
 def connect() -> tuple[ComponentUpdateClient | None, str]:
     """The SDK's IPC client, or None and why (the documented fallback applies then)."""
     try:
-        from awsiot.greengrasscoreipc.clientv2 import (  # type: ignore[import-not-found]
+        from awsiot.greengrasscoreipc.clientv2 import (
             GreengrassCoreIPCClientV2,
         )
     except ImportError:

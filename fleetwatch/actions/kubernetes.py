@@ -161,7 +161,8 @@ class KubernetesActuator(Actuator):
         return self.api_client.sanitize_for_serialization(obj)
 
     def _unschedulable(self, node: str) -> bool:
-        return bool(self.core.read_node(node).spec.unschedulable)
+        spec = self.core.read_node(node).spec
+        return bool(spec is not None and spec.unschedulable)
 
     def _pods(self, node: str) -> list[dict[str, Any]]:
         found = self.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}")
@@ -249,7 +250,7 @@ class KubernetesActuator(Actuator):
                 self.core.patch_namespaced_pod(
                     pod.name,
                     pod.namespace,
-                    self._hold_call(pod, on).body,
+                    {"metadata": {"annotations": {HOLD_ANNOTATION: "true" if on else None}}},
                     _content_type=MERGE_PATCH,
                 )
                 writes += 1

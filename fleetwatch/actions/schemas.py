@@ -46,7 +46,7 @@ class ActionPage(BaseModel):
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field("", max_length=2000)
+    comment: str = Field(default="", max_length=2000)
 
 
 class AuditOut(BaseModel):

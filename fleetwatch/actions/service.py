@@ -265,15 +265,7 @@ def decide_one(
             return None
     plan = None
     if decision.allowed and settings.mode == "dry-run":
-        probe = Action(
-            idempotency_key=key,
-            policy=proposal.policy,
-            kind=proposal.kind,
-            device_id=proposal.device_id,
-            site_id=proposal.site_id,
-            reasons=list(proposal.reasons),
-        )
-        plan = plan_for(request_for(db, probe), actuators)
+        plan = _dry_run_plan(db, proposal, key, actuators)
     row = record_decision(
         db=db,
         proposal=proposal,
@@ -299,6 +291,20 @@ def decide_one(
     else:
         summary.count(row.state)
     return row
+
+
+def _dry_run_plan(
+    db: Session, proposal: pol.Proposal, key: str, actuators: Sequence[Actuator]
+) -> Plan:
+    probe = Action(
+        idempotency_key=key,
+        policy=proposal.policy,
+        kind=proposal.kind,
+        device_id=proposal.device_id,
+        site_id=proposal.site_id,
+        reasons=list(proposal.reasons),
+    )
+    return plan_for(request_for(db, probe), actuators)
 
 
 def _announce_pending(db: Session, row: Action, now: datetime) -> None:
