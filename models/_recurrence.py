@@ -140,6 +140,7 @@ class _Rows:
         self.z = np.empty(n_series)
         self.bound = np.empty(n_series)
         self.clipped = np.empty(n_series)
+        self.z_clipped = np.empty(n_series)
         self.tmp = np.empty(n_series)
         self.warm = np.ones(n_series)
         self.spike = np.empty(n_series)
@@ -163,29 +164,26 @@ def _step(
     np.subtract(x, r.expected, out=r.residual)
     r.residual *= w
     np.multiply(s.scale, MAD_TO_SIGMA, out=r.sigma)
-    np.abs(s.level, out=r.tmp)
-    r.tmp *= 1e-12
-    r.tmp += 1e-12
-    np.maximum(r.sigma, r.tmp, out=r.sigma)
     # Quantised series (whole degrees, counts) sit still between steps: one step of the
-    # sensor's resolution is never an anomaly on its own.
+    # sensor's resolution is never an anomaly on its own. The tiny constant keeps 0 / 0 out.
     np.multiply(s.resolution, RESOLUTION_TO_SIGMA, out=r.tmp)
+    r.tmp += 1e-300
     np.maximum(r.sigma, r.tmp, out=r.sigma)
     np.divide(r.residual, r.sigma, out=r.z)
-    np.multiply(r.sigma, c.clip, out=r.bound)
+    np.maximum(r.z, -c.clip, out=r.z_clipped)
+    np.minimum(r.z_clipped, c.clip, out=r.z_clipped)
+    np.multiply(r.z_clipped, r.sigma, out=r.clipped)
     if lean:
         level_rate: Any = c.level_alpha
         scale_rate: Any = c.scale_alpha
     else:
-        # Warm-up: no clipping (the scale is not known yet) and running means (1/n).
+        # Warm-up: no clipping (the scale is not known yet), no evidence, running means (1/n).
         np.greater_equal(s.count, c.warmup, out=r.warm)
-        r.bound[r.warm == 0.0] = np.inf
+        np.copyto(r.clipped, r.residual, where=r.warm == 0.0)
+        r.z_clipped *= r.warm
         running = 1.0 / (s.count + 1.0)
         level_rate = np.maximum(running, c.level_alpha)
         scale_rate = np.maximum(running, c.scale_alpha)
-    np.negative(r.bound, out=r.tmp)
-    np.maximum(r.residual, r.tmp, out=r.clipped)
-    np.minimum(r.clipped, r.bound, out=r.clipped)
     s.trend *= c.trend_damping
     np.multiply(r.clipped, c.trend_beta if lean else c.trend_beta * r.warm, out=r.tmp)
     s.trend += r.tmp
@@ -204,44 +202,39 @@ def _step(
 
 
 def _evidence(s: DetectorState, r: _Rows, lean: bool) -> None:
-    """Spike excess from ``|z|``; shift excess from the EWMA of clipped z over its spread."""
+    """Spike excess from ``|z|``; shift excess from EWMAs of the clipped z over their spread."""
     c = s.config
     spike, shift = r.spike, r.shift
-    np.maximum(r.z, -c.clip, out=r.tmp)
-    np.minimum(r.tmp, c.clip, out=r.tmp)
     np.abs(r.z, out=spike)
     if not lean:
-        r.tmp *= r.warm
         spike *= r.warm
     spike -= c.spike_onset
     spike *= 1.0 / c.spike_width
-    np.copyto(r.clipped, r.tmp)
-    _channel(s.evidence, s.spread, r.tmp, shift, c.shift_alpha, c.shift_spread_alpha, c)
-    _channel(s.drift, s.drift_spread, r.clipped, r.bound, c.drift_alpha, c.shift_spread_alpha, c)
+    _channel(s.evidence, s.spread, r.z_clipped, r.tmp, shift, c.shift_alpha, c)
+    _channel(s.drift, s.drift_spread, r.z_clipped, r.tmp, r.bound, c.drift_alpha, c)
     np.maximum(shift, r.bound, out=shift)
+    shift -= c.shift_onset * MAD_TO_SIGMA
+    shift *= 1.0 / (c.shift_width * MAD_TO_SIGMA)
 
 
 def _channel(
     evidence: FloatArray,
     spread: FloatArray,
     z_clipped: FloatArray,
+    tmp: FloatArray,
     out: FloatArray,
     alpha: float,
-    spread_alpha: float,
     c: Any,
 ) -> None:
-    """EWMA of the clipped z (``z_clipped`` is overwritten) and its excess over its spread."""
-    z_clipped -= evidence
-    z_clipped *= alpha
-    evidence += z_clipped
+    """EWMA of the clipped z, and its size relative to its usual spread (into ``out``)."""
+    np.subtract(z_clipped, evidence, out=tmp)
+    tmp *= alpha
+    evidence += tmp
     np.abs(evidence, out=out)
-    np.subtract(out, spread, out=z_clipped)
-    z_clipped *= spread_alpha
-    spread += z_clipped
+    np.subtract(out, spread, out=tmp)
+    tmp *= c.shift_spread_alpha
+    spread += tmp
     # Never more sensitive than for white noise, whose EWMA has this mean absolute value.
     white = np.sqrt(alpha / (2.0 - alpha)) / MAD_TO_SIGMA
-    np.maximum(spread, white, out=z_clipped)
-    z_clipped *= MAD_TO_SIGMA
-    out /= z_clipped
-    out -= c.shift_onset
-    out *= 1.0 / c.shift_width
+    np.maximum(spread, white, out=tmp)
+    out /= tmp
