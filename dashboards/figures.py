@@ -186,11 +186,13 @@ def device_series(
         vertical_spacing=0.06 if len(panels) < 5 else 0.03,
         subplot_titles=[_panel_title(p["metric"]) for p in panels],
     )
-    shaded = 0
+    shaded, drawn = 0, 0
     for i, panel in enumerate(panels, start=1):
         metric = panel["metric"]
-        for j, series in enumerate(panel.get("series", [])):
-            fig.add_trace(_line(metric, series, colours[j % len(colours)]), row=i, col=1)
+        # One colour sequence over all panels: the legend is shared, so colours must not repeat.
+        for series in panel.get("series", []):
+            fig.add_trace(_line(metric, series, colours[drawn % len(colours)]), row=i, col=1)
+            drawn += 1
         _add_limits_and_forecasts(fig, i, metric, forecasts, paths or {}, theme)
         shaded += _add_anomalies(fig, i, metric, anomalies)
     if shaded:

@@ -302,6 +302,7 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         Output("dv-actions", "children"),
         Output("dv-metrics", "options"),
         Output("dv-peer-metric", "options"),
+        Output("dv-metrics", "value"),
         Input("refresh", "n_intervals"),
         Input("dv-range", "value"),
         Input("dv-metrics", "value"),
@@ -326,6 +327,7 @@ def register(app: Dash, client: FleetwatchClient) -> None:
             _actions(page.actions),
             options,
             options,
+            no_update if chosen else page.chosen,  # show the metrics picked by default
         )
 
     @app.callback(
