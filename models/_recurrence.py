@@ -71,7 +71,7 @@ def run_recurrence(
         finite = np.isfinite(block)
         weight = finite.astype(np.float64)
         observed = np.where(finite, block, 0.0)
-        jumps, jump_rates = _jumps(s, block, finite)
+        resolution_lean = bool(s.changes_seen.min() >= 1.0 / c.resolution_alpha)
         out_first = np.empty_like(block)
         out_second = np.empty_like(block) if second is not None else None
         for i in range(stop - start):
@@ -80,10 +80,7 @@ def run_recurrence(
             season = None if buckets is None else s.season[buckets[start + i]]
             rate = float(season_rates[start + i])
             _step(s, rows, observed[i], weight[i], season, rate, lean)
-            # The resolution of the sensor: the typical size of a change between readings.
-            np.subtract(jumps[i], s.resolution, out=rows.tmp)
-            rows.tmp *= jump_rates[i]
-            s.resolution += rows.tmp
+            _resolution(s, rows, block[i], finite[i], resolution_lean)
             _evidence(s, rows, lean)
             if out_second is None:
                 np.maximum(rows.spike, rows.shift, out=out_first[i])
@@ -97,37 +94,23 @@ def run_recurrence(
     return first, second
 
 
-def _jumps(s: DetectorState, block: FloatArray, finite: Any) -> tuple[FloatArray, FloatArray]:
-    """Per point (time-major block): size of the change since the previous valid value, and
-    the rate at which it updates the resolution (0 where nothing changed; a running mean
-    over the first changes). Advances ``last_valid`` and ``changes_seen``."""
-    previous = np.empty_like(block)
-    previous[0] = s.last_valid
-    previous[1:] = block[:-1]
-    last_valid = block[-1].copy()
-    gaps = np.flatnonzero(~finite.all(axis=0))
-    if gaps.size:
-        # Series with missing points compare with their last valid value, not the NaN.
-        sub = block[:, gaps]
-        index = np.where(finite[:, gaps], np.arange(block.shape[0])[:, np.newaxis], -1)
-        np.maximum.accumulate(index, axis=0, out=index)
-        carried = s.last_valid[gaps]
-        filled = np.where(index >= 0, sub[np.maximum(index, 0), np.arange(gaps.size)], carried)
-        previous[1:, gaps] = filled[:-1]
-        last_valid[gaps] = filled[-1]
-    jumps = np.abs(block - previous)
-    changed = finite & (jumps > 0) & np.isfinite(jumps)
-    jumps = np.where(changed, jumps, 0.0)
+def _resolution(s: DetectorState, r: _Rows, x: FloatArray, valid: Any, lean: bool) -> None:
+    """Track the sensor's resolution: the typical size of a change between valid readings
+    (a running mean over the first changes, then an EWMA)."""
+    np.subtract(x, s.last_valid, out=r.tmp)
+    np.abs(r.tmp, out=r.tmp)
+    # NaN (no previous value, or missing now) compares False: no change to learn from.
+    np.greater(r.tmp, 0.0, out=r.changed)
+    r.changed &= valid
+    r.tmp -= s.resolution
     alpha = s.config.resolution_alpha
-    if s.changes_seen.min() >= 1.0 / alpha:
-        # Past the running-mean phase everywhere: the same rates, without the cumulative sum.
-        rates = np.where(changed, alpha, 0.0)
+    if lean:
+        r.tmp *= alpha
     else:
-        seen = np.cumsum(changed, axis=0) - changed + s.changes_seen
-        rates = np.where(changed, np.maximum(1.0 / (seen + 1.0), alpha), 0.0)
-    s.last_valid = last_valid
-    s.changes_seen = s.changes_seen + changed.sum(axis=0)
-    return jumps, rates
+        r.tmp *= np.maximum(1.0 / (s.changes_seen + 1.0), alpha)
+    s.changes_seen += r.changed
+    np.add(s.resolution, r.tmp, out=s.resolution, where=r.changed)
+    np.copyto(s.last_valid, x, where=valid)
 
 
 class _Rows:
@@ -141,6 +124,7 @@ class _Rows:
         self.bound = np.empty(n_series)
         self.clipped = np.empty(n_series)
         self.z_clipped = np.empty(n_series)
+        self.changed = np.empty(n_series, dtype=bool)
         self.tmp = np.empty(n_series)
         self.warm = np.ones(n_series)
         self.spike = np.empty(n_series)
