@@ -36,7 +36,7 @@ class DemoOptions:
     speed: float | None = 60.0  # None: as fast as possible
     duration_s: float | None = None  # wall seconds; None: until Ctrl-C
     seed: int = 0
-    step_s: float = 10.0
+    step_s: float = 30.0  # a realistic reporting interval; 10 s for finer series
     dashboard: bool = True
     report: Path | None = None
     mqtt_host: str = "127.0.0.1"
@@ -171,7 +171,14 @@ def register_inventory(settings: Settings, sim: Simulator) -> int:
         with session_scope(session_factory(engine)) as db:
             for site in sim.sites:
                 service.upsert_site(
-                    db=db, site=SiteIn(id=site.name, name=site.name, timezone=site.timezone)
+                    db=db,
+                    site=SiteIn(
+                        id=site.name,
+                        name=site.name,
+                        timezone=site.timezone,
+                        region=None,
+                        cluster=None,
+                    ),
                 )
             devices = [
                 DeviceIn(
@@ -403,7 +410,11 @@ def _catch_sigint(stop: threading.Event) -> Callable[[], None]:
         return lambda: None
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    return lambda: signal.signal(signal.SIGINT, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
 
 
 def build_report(run: DemoRun, pacer: Pacer, stages: list[Stage]) -> dict[str, Any]:
@@ -420,6 +431,7 @@ def build_report(run: DemoRun, pacer: Pacer, stages: list[Stage]) -> dict[str, A
         "samples_stored": None,
         "faults": [t.to_dict() for t in sim.ground_truth()],
         "wall_duration_s": round(pacer.wall_elapsed_s, 3),
+        "lag_behind_speed_s": round(pacer.lag_s(sim.ticks), 3),
         "simulated_duration_s": sim.elapsed_s,
         "simulated_start": iso(sim.config.start.timestamp()),
         "simulated_end": iso(sim.t),

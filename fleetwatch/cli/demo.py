@@ -55,13 +55,18 @@ def summary_lines(run: DemoRun, pacer: Pacer) -> list[str]:
     lines = [
         f"sim {sim_now} UTC  +{_span(sim.elapsed_s)} simulated"
         f" in {pacer.wall_elapsed_s:.0f}s wall"
-        f" (x{run.options.speed or 'max'}), tick {sim.ticks}",
+        f" (x{run.options.speed or 'max'}), tick {sim.ticks}" + _lag(pacer, sim.ticks),
         f"samples {c.get('samples_generated', 0):,} generated,"
         f" {c.get('samples_stored', 0):,} stored ({c.get('samples_rejected', 0)} rejected)",
         f"faults {len(truths)} injected, {started} started, {crossed} past their failure threshold",
     ]
     lines += [f"{name}: {text}" for name, text in run.info.items()]
     return lines
+
+
+def _lag(pacer: Pacer, ticks: int) -> str:
+    late = pacer.lag_s(ticks)
+    return f", {late:.1f}s behind the requested speed" if late > 1.0 else ""
 
 
 def _span(seconds: float) -> str:
@@ -81,7 +86,7 @@ def demo(
         None, "--duration", min=0.0, help="wall seconds to run (default: until Ctrl-C)"
     ),
     seed: int = typer.Option(0, "--seed", help="random seed: same seed, same fleet and faults"),
-    step: float = typer.Option(10.0, "--step", min=0.1, help="simulated seconds per tick"),
+    step: float = typer.Option(30.0, "--step", min=0.1, help="simulated seconds per tick"),
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="start the dashboard"),
     sysfs: bool = typer.Option(
         False, "--sysfs/--no-sysfs", help="also write Jetson/Coral sysfs trees and tegrastats logs"
