@@ -126,8 +126,9 @@ def test_storm_stops_every_automatic_action_and_pages(
 
 
 def test_hold_is_released_at_its_maximum(
-    db: Session, k8s: FakeKubernetesApi, kube: KubernetesActuator
+    any_db: Session, k8s: FakeKubernetesApi, kube: KubernetesActuator
 ) -> None:
+    db = any_db
     _fleet(db, k8s, total=4, risky=0)
     set_health(db, "plant-a-n01", risk_1h=0.2, status="warning")
     db.commit()
@@ -297,3 +298,44 @@ def test_idempotency_key_is_unique_in_the_schema(any_db: Session) -> None:
     with pytest.raises(IntegrityError):
         any_db.commit()
     any_db.rollback()
+
+
+def test_release_request_reaches_the_gateway_agent(
+    db: Session, k8s: FakeKubernetesApi, kube: KubernetesActuator
+) -> None:
+    _fleet(db, k8s, total=4, risky=0)
+    set_health(db, "plant-a-n02", risk_1h=0.2, status="warning")
+    db.commit()
+    settings = _settings(
+        mode="act",
+        policies=[HOLD, Policy(name="release", action="release_hold", when={"recovered": True})],
+        healthy_delay_s=600,
+    )
+    service.evaluate(db=db, settings=settings, now=T0, actuators=[kube])
+    assert [s.device_id for s in records.device_states(db=db, held=True)] == ["plant-a-n02"]
+    assert records.release_requests(db=db) == []
+    set_health(db, "plant-a-n02", risk_1h=0.01, status="ok")
+    service.evaluate(db=db, settings=settings, now=later(60), actuators=[kube])  # healthy since
+    service.evaluate(db=db, settings=settings, now=later(700), actuators=[kube])
+    db.commit()
+    assert records.device_states(db=db, held=True) == []
+    (request,) = records.release_requests(db=db, device_id="plant-a-n02")
+    assert request.release_requested_at == later(700)
+    records.ack_release(db=db, device_id="plant-a-n02", now=later(710), actor="agent")
+    assert records.release_requests(db=db) == []
+
+
+def test_actions_work_without_alerting(
+    db: Session, k8s: FakeKubernetesApi, kube: KubernetesActuator, monkeypatch: Any
+) -> None:
+    from fleetwatch.actions import alerting_adapter
+
+    monkeypatch.setattr(alerting_adapter, "_service", lambda: None)
+    assert alerting_adapter.firing_alerts(db=db) == {}
+    _fleet(db, k8s, total=10, risky=6)
+    summary = service.evaluate(
+        db=db, settings=_settings(mode="act", storm_ratio=0.5), now=T0, actuators=[kube]
+    )
+    db.commit()
+    assert summary.storms == ["plant-a"] and k8s.writes() == []
+    assert db.scalars(select(AuditEntry).where(AuditEntry.event == "storm")).one()
