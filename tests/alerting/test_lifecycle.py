@@ -421,3 +421,45 @@ def test_failure_logs_name_the_host_never_the_secret_url(
     assert receiver.received[0].path == "/services/T1/B2/TOKEN123"
     assert "failed after 1 attempt(s): 400" in caplog.text and receiver.url in caplog.text
     assert "TOKEN123" not in caplog.text
+
+
+def test_maintenance_window_mutes_its_site_only(
+    any_db, metrics, registry, clock, receiver, tmp_path
+):
+    config = rules_config(receiver.url, group_wait="0s", repeat_interval="12h")
+    config["inhibit_rules"] = []
+    config["maintenance_windows"] = [
+        {
+            "name": "rack move",
+            "sites": ["a"],
+            "start": "2026-12-04T11:00:00Z",
+            "end": "2026-12-04T13:00:00Z",
+        }
+    ]
+    settings = make_settings(tmp_path, config)
+    with any_db.session() as db:
+        seed_fleet(db, {"a": 5, "b": 5}, last_seen=T0)
+    h = Harness(any_db, metrics, settings, registry, clock)
+    h.seen(devices("a", 1, 2, 3, 4) + devices("b", 1, 2, 3, 4), 50_000)
+    h.tick(100)  # a-0 and b-0 silent; site a is in maintenance
+    assert [b["groupLabels"]["site"] for b in bodies(receiver)] == ["b"]
+    h.tick(2 * 3600 + 60)  # the window closed: a-0 is announced now
+    assert [b["groupLabels"]["site"] for b in bodies(receiver)] == ["b", "a"]
+
+
+def test_pending_alert_that_clears_is_dropped_without_a_word(
+    any_db, metrics, registry, clock, receiver, tmp_path
+):
+    config = rules_config(receiver.url, group_wait="0s")
+    config["rules"][1]["for"] = "5m"
+    settings = make_settings(tmp_path, config)
+    with any_db.session() as db:
+        seed_fleet(db, {"a": 5}, last_seen=T0)
+    h = Harness(any_db, metrics, settings, registry, clock)
+    h.seen(devices("a", 1, 2, 3, 4), 50_000)
+    ev, _ = h.tick(100)  # silent 100 s, active since 60 s: pending until 360 s
+    assert ev.pending == 1 and ev.fired == 0
+    assert [a.state for a in h.alerts()] == ["pending"]
+    h.seen(devices("a", 0), 200)
+    ev, _ = h.tick(200)
+    assert ev.dropped == 1 and h.alerts() == [] and receiver.received == []

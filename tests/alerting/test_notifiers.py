@@ -357,3 +357,45 @@ def test_entry_points_declare_all_five_notifiers(registry):
         "teams",
         "webhook",
     ]
+
+
+def test_timeouts_are_retried():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(1.0)  # longer than the client's timeout
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        hook = WebhookNotifier.from_mapping(
+            {"url": f"http://127.0.0.1:{server.server_port}/", "secret": SECRET}
+        )
+        waits: list[float] = []
+        with httpx.Client(timeout=0.2) as client:
+            outcome = deliver(
+                hook,
+                hook.build(notification(alert(1))),
+                client=client,
+                policy=RetryPolicy(max_attempts=2, backoff_s=0.01),
+                now=T0,
+                sleep=waits.append,
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.state == "failed"
+    assert [a.error for a in outcome.attempts] == ["ReadTimeout", "ReadTimeout"]
+    assert [a.outcome for a in outcome.attempts] == ["retry", "failed"]
