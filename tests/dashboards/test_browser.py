@@ -10,10 +10,11 @@ from urllib.parse import quote
 
 import pytest
 from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboards import theme
+from dashboards import figures, theme
 from tests.dashboards.conftest import ARTIFACTS, Fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -107,6 +108,22 @@ def test_state_filter_changes_the_grid_and_the_url(
     open_page(browser, browser.current_url, lambda d: grid_devices(d) == [fleet.hot_device],
               "the filtered grid after a reload")  # fmt: skip
     shoot(browser, "overview-filtered")
+    assert severe_logs(browser) == []
+
+
+def test_a_click_on_a_cell_opens_the_device(browser: Any, dash_url: str, fleet: Fleet) -> None:
+    if "analysis" not in fleet.seeded:
+        pytest.skip("device health could not be seeded")
+    open_page(browser, dash_url + "/?state=critical",
+              lambda d: grid_devices(d) == [fleet.hot_device], "the one critical cell")  # fmt: skip
+    plot_area = browser.find_element(By.CSS_SELECTOR, "#ov-grid .nsewdrag")
+    width = plot_area.size["width"]
+    # The only cell is the first of MIN_GRID_COLUMNS columns; offsets count from the centre.
+    offset = -width / 2 + width / (2 * figures.MIN_GRID_COLUMNS)
+    ActionChains(browser).move_to_element_with_offset(plot_area, int(offset), 0).click().perform()
+    wait_for(browser, lambda d: "/device/" in d.current_url, "the device page")
+    assert browser.current_url.endswith(f"/device/{quote(fleet.hot_device, safe='')}")
+    wait_for(browser, lambda d: fleet.hot_device in text_of(d, "#dv-header"), "its header")
     assert severe_logs(browser) == []
 
 
