@@ -120,6 +120,15 @@ def _as_decimal(values: Sequence[float], scale: int) -> list[int] | None:
     return ints
 
 
+def series_major(samples: Sequence[Sample]) -> list[Sample]:
+    """The order :func:`decode` returns a batch in: grouped by series, series in order of first
+    appearance, each series' samples in their original order (receivers report by this index)."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sample]] = {}
+    for s in samples:
+        groups.setdefault((s.name, tuple(sorted(s.labels.items()))), []).append(s)
+    return [s for group in groups.values() for s in group]
+
+
 def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int = 6) -> bytes:
     """Encode a batch losslessly. ``compression`` is lzma (densest, for the uplink), zlib
     (faster, at ``level``) or none."""

@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from fleetwatch.agent import codec
 from fleetwatch.agent.bandwidth import TokenBucket, wire_bytes
 from fleetwatch.agent.buffer import Batch, DiskBuffer
 from fleetwatch.agent.config import AgentSettings, CollectorInstance
@@ -152,6 +153,8 @@ class Agent:
         self._invalid: Counter[str] = Counter()
         self._send_errors: Counter[str] = Counter()
         self._collector_errors: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()
+        self._retry_after: float | None = None
         self._bytes_per_sample = 4.0
 
     @staticmethod
@@ -306,7 +309,7 @@ class Agent:
             1024.0, self.bucket.rate * REQUEST_SECONDS_AT_CAP
         )
         if not too_big or len(samples) == 1:
-            result = self._send(request, len(samples))
+            result = self._send(request, samples)
             if result.outcome == "too_large" and len(samples) == 1:
                 return SendResult("rejected", result.status, result.detail, result.response)
             if result.outcome != "too_large":
@@ -317,7 +320,7 @@ class Agent:
             return first
         return self._deliver(samples[half:])
 
-    def _send(self, request: Request, n_samples: int) -> SendResult:
+    def _send(self, request: Request, samples: list[Sample]) -> SendResult:
         on_wire = wire_bytes(len(request.body), request.header_bytes())
         if self.bucket is not None:
             delay = self.bucket.delay()
@@ -326,15 +329,29 @@ class Agent:
             self.bucket.spend(on_wire)
         result = self.uplink.send(request)
         self._bump(self._counts, "bytes_sent", on_wire)
+        self._retry_after = result.retry_after_s
         if result.outcome == "accepted":
             self._bump(self._counts, "body_bytes_sent", len(request.body))
-            self._bump(self._counts, "samples_sent", n_samples)
+            self._bump(self._counts, "samples_sent", len(samples) - result.refused)
             self._bump(self._counts, "requests")
+            if result.refused:
+                self._count_refused(samples, result)
         else:
             kind = f"http_{result.status}" if result.status else "connection"
             self._bump(self._send_errors, kind)
             log.warning("uplink send failed (%s): %s", result.outcome, result.detail)
         return result
+
+    def _count_refused(self, samples: list[Sample], result: SendResult) -> None:
+        """A 2xx that stored only part of the batch: count the rest as dropped, by lane when the
+        receiver listed their positions (in the decoded, series-major order)."""
+        ordered = codec.series_major(samples)
+        listed = [i for i in result.refused_indices if 0 <= i < len(ordered)][: result.refused]
+        for i in listed:
+            self._bump(self._refused, lane_of(ordered[i].name))
+        if result.refused > len(listed):
+            self._bump(self._refused, "unknown", result.refused - len(listed))
+        log.warning("receiver refused %d samples of a batch: %s", result.refused, result.detail)
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter between half and the whole of the step."""
@@ -354,7 +371,7 @@ class Agent:
                 outcome = "retry"
             if outcome == "retry":
                 attempt += 1
-                self._stop.wait(self.backoff(attempt))
+                self._stop.wait(max(self.backoff(attempt), self._retry_after or 0.0))
             elif outcome == "idle":
                 attempt = 0
                 self._stop.wait(IDLE_WAIT_S)
@@ -425,6 +442,7 @@ class Agent:
         with self._lock:
             dropped = {f"{lane}/{reason}": n for (lane, reason), n in self.buffer.drops().items()}
             dropped.update({f"{lane}/invalid": n for lane, n in self._invalid.items()})
+            dropped.update({f"{lane}/refused": n for lane, n in self._refused.items()})
             return {
                 "buffer": buffer,
                 "bytes_sent": self._counts["bytes_sent"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,17 @@ class SendResult:
     status: int | None  # HTTP status, None when no answer came
     detail: str
     response: bytes = b""
+    retry_after_s: float | None = None  # the receiver's Retry-After, when it gave one
+    refused: int = 0  # samples a 2xx answer says it did not store (partial acceptance)
+    refused_indices: tuple[int, ...] = ()  # their positions in the decoded batch, when listed
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given in seconds (HTTP dates are ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def classify(status: int) -> Outcome:
@@ -111,7 +123,8 @@ class HttpUplink:
         detail = f"HTTP {response.status}"
         if outcome != "accepted":
             detail += f": {body[:300].decode(errors='replace').strip()}"
-        return SendResult(outcome, response.status, detail, body)
+        wait = retry_after(response.getheader("Retry-After"))
+        return SendResult(outcome, response.status, detail, body, retry_after_s=wait)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -160,6 +173,32 @@ class IngestUplink(HttpUplink):
 
     def encode(self, samples: Sequence[Sample]) -> Request:
         return Request(self.path, self.headers, codec.encode(samples))
+
+    def send(self, request: Request) -> SendResult:
+        result = super().send(request)
+        if result.outcome != "accepted":
+            return result
+        refused, indices = partial_refusals(result.response)
+        return SendResult(
+            result.outcome, result.status, result.detail, result.response,
+            refused=refused, refused_indices=indices,
+        )  # fmt: skip
+
+
+def partial_refusals(answer: bytes) -> tuple[int, tuple[int, ...]]:
+    """(samples refused, their listed batch indices) from an ingest answer; (0, ()) if none."""
+    try:
+        parsed = json.loads(answer) if answer else {}
+    except ValueError:
+        return 0, ()
+    if not isinstance(parsed, dict):
+        return 0, ()
+    refused = parsed.get("rejected", 0)
+    errors = parsed.get("errors", [])
+    indices = tuple(
+        e["index"] for e in errors if isinstance(e, dict) and isinstance(e.get("index"), int)
+    )
+    return (refused if isinstance(refused, int) and refused > 0 else 0), indices
 
 
 def build_uplink(settings: AgentSettings) -> InfluxUplink | IngestUplink:

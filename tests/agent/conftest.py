@@ -46,6 +46,7 @@ class Receiver:
     server: ThreadingHTTPServer
     arrivals: list[Arrival] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    answer: bytes = b""  # body of a 2xx answer (a partial acceptance, say); empty means 204
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -90,8 +91,14 @@ def receiver() -> Iterator[Receiver]:
                     rec.arrivals.append(
                         Arrival(time.monotonic(), head_bytes + len(body), samples, self.path)
                     )
+            reply = b'{"error":"test says no"}'
+            if status == 204 and rec.answer:
+                status, reply = 200, rec.answer
+            elif status == 204:
+                reply = b""
             self.send_response(status)
-            reply = b"" if status == 204 else b'{"error":"test says no"}'
+            if status == 429:
+                self.send_header("Retry-After", "7")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)

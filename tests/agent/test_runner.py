@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -184,3 +185,23 @@ def test_objects_that_are_not_samples_are_counted_not_fatal(
     agent.stop()
     assert stats["dropped"] == {"bulk/invalid": 3}
     assert len(receiver.samples()) == len(good)
+
+
+def test_a_partial_acceptance_counts_the_refused_samples_by_lane(
+    receiver: Receiver, spool_dir: Path, tmp_path: Path
+) -> None:
+    tick = GatewayWorkload(1).tick()
+    errors = [{"index": 0, "line": None, "message": "site 'x' is not this token's site"}]
+    receiver.answer = json.dumps(
+        {"accepted": len(tick) - 2, "rejected": 2, "errors": errors, "errors_total": 2}
+    ).encode()
+    receiver.statuses = [429]
+    agent = Agent(settings(receiver.url, spool_dir), registry=registry(), buffer_dir=tmp_path)
+    agent.ingest(tick)
+    assert agent.ship_once() == "retry"
+    assert agent._retry_after == 7.0  # the receiver's Retry-After is honoured by the loop
+    stats = agent.run_once()
+    agent.stop()
+    # Index 0 of the decoded batch is the first series: device_healthy, a health sample.
+    assert stats["dropped"] == {"health/refused": 1, "unknown/refused": 1}
+    assert stats["samples_sent"] == len(tick) - 2
