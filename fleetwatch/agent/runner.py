@@ -157,15 +157,14 @@ class Agent:
         self._retry_after: float | None = None
         self._bytes_per_sample = 4.0
 
-    @staticmethod
-    def _build(index: int, ci: CollectorInstance, registry: PluginRegistry) -> _Running:
+    def _build(self, index: int, ci: CollectorInstance, registry: PluginRegistry) -> _Running:
         where = f"agent.collectors[{index}] ({ci.instance_name})"
         try:
             cls = cast(type[Collector], registry.get(GROUP, ci.plugin))
         except PluginError as exc:
             raise AgentConfigError(f"{where}: {exc}") from None
         try:
-            config = cls.config_model.model_validate(ci.config)
+            config = cls.config_model.model_validate(self._plugin_config(ci, cls))
         except ValidationError as exc:
             fields = "; ".join(
                 f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -175,6 +174,20 @@ class Agent:
             return _Running(ci, cls(config))
         except Exception as exc:
             raise AgentConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+    def _plugin_config(self, ci: CollectorInstance, cls: type[Collector]) -> dict[str, Any]:
+        """The plugin's config, given the instance's (or agent's) device and site when the plugin
+        has such fields and the config leaves them out: a plugin that labels its own samples
+        would otherwise use its own default (e.g. the host name) instead of the agent's."""
+        config = dict(ci.config)
+        fields = getattr(cls.config_model, "model_fields", {})
+        for key, value in (
+            ("device", ci.device or self.settings.device),
+            ("site", ci.site or self.settings.site),
+        ):
+            if key in fields and key not in config and value is not None:
+                config[key] = value
+        return config
 
     # -- collection ----------------------------------------------------------------------------
     def collect(self, run: _Running) -> int:
