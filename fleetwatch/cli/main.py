@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fleetwatch.cli import agent, api, bench, dashboard, db, demo, worker
+from fleetwatch.cli import agent, api, bench, collect, dashboard, db, demo, worker
 from fleetwatch.cli.common import state
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(db.app, name="db")
 app.command("worker")(worker.worker)
 app.command("beat")(worker.beat)
 app.command("bench")(bench.bench)
+app.command("collect")(collect.collect)
 app.command("agent")(agent.agent)
 app.command("api")(api.serve)
 app.add_typer(api.token_app, name="token")

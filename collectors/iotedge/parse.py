@@ -1,0 +1,200 @@
+"""IoT Edge metrics: exposition text to fleetwatch samples (raw families plus canonical names).
+
+Pure functions. :func:`parse_exposition` keeps every exposed family under its exposed name and
+labels (``edge_device`` becomes ``device``; ``site`` is added) and adds the canonical series of
+``docs/metrics.md``. NaN summary quantiles mean "nothing observed for ~10 minutes": they are
+skipped and counted in :attr:`ExpositionResult.no_observation`, never reported as errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import repeat
+from math import isnan
+from operator import attrgetter, contains
+
+from collectors.iotedge._sample import new_sample
+from collectors.iotedge.exposition import Exposition, MetricFamily, Relabel, tokenize
+from fleetwatch.plugins import CollectError, CollectResult, Sample
+from fleetwatch.telemetry import now_ms
+
+# Exposed label names that fleetwatch reserves: kept under an ``exported_`` name, as
+# Prometheus does for target labels that clash with its own.
+_CLASHING = ("device", "site", "time", "value")
+
+
+@dataclass(slots=True)
+class ExpositionResult(CollectResult):
+    """A collect result that also carries the tokenized exposition and the NaN-quantile count."""
+
+    no_observation: int = 0
+    exposition: Exposition | None = None
+    instance_numbers: dict[str, set[str]] = field(default_factory=dict)
+
+
+def relabel_for(device: str | None, site: str) -> Relabel:
+    """The relabelling of exposed labels: ``edge_device`` -> ``device`` unless one is given."""
+    rename = [(name, f"exported_{name}") for name in _CLASHING]
+    if device is None:
+        rename.append(("edge_device", "device"))
+        return Relabel(rename=tuple(rename), add=(("site", site),), drop_empty=True)
+    return Relabel(
+        rename=tuple(rename),
+        drop=frozenset({"edge_device"}),
+        add=(("device", device), ("site", site)),
+        drop_empty=True,
+    )
+
+
+def parse_exposition(
+    text: str,
+    *,
+    device: str | None = None,
+    site: str = "default",
+    timestamp_ms: int | None = None,
+    source: str = "",
+    openmetrics: bool | None = None,
+    keep_raw: bool = True,
+) -> ExpositionResult:
+    """Parse one scrape of edgeAgent, edgeHub or any module's Prometheus endpoint.
+
+    ``device`` overrides the ``edge_device`` label; ``timestamp_ms`` stamps samples that carry
+    no timestamp of their own (default: now). Never raises on bad input.
+    """
+    ts = now_ms() if timestamp_ms is None else timestamp_ms
+    expo = tokenize(
+        text,
+        source=source,
+        openmetrics=openmetrics,
+        relabel=relabel_for(device, site),
+        timestamp_ms=ts,
+    )
+    result = ExpositionResult(errors=list(expo.errors), exposition=expo)
+    missing_device = 0
+    for fam in expo.families.values():
+        kept = fam.samples
+        if not kept:
+            continue
+        # instance_number is one GUID per runtime process, on every series it exposes
+        first = kept[0].labels
+        if first.get("instance_number") and "device" in first:
+            result.instance_numbers.setdefault(first["device"], set()).add(first["instance_number"])
+        if fam.type == "summary" and any(map(isnan, map(_value, kept))):
+            kept = [s for s in kept if s.value == s.value or "quantile" not in s.labels]
+            result.no_observation += len(fam.samples) - len(kept)
+        # unless a device is configured (then every sample got it), edge_device must say it
+        if device is None and not all(map(contains, map(_labels_of, kept), repeat("device"))):
+            with_device = [s for s in kept if "device" in s.labels]
+            missing_device += len(kept) - len(with_device)
+            kept = with_device
+        if keep_raw:
+            result.samples.extend(kept)
+    if missing_device:
+        result.errors.append(
+            CollectError(
+                source,
+                f"{missing_device} samples have no edge_device label and no device is "
+                "configured; they were dropped",
+            )
+        )
+    result.samples.extend(canonical_samples(expo.families, ts))
+    return result
+
+
+# Exposed family -> (canonical name, exposed label -> canonical label). Values of series that
+# end up with the same labels are added (a module exposed under two module_version values).
+_DIRECT: dict[str, tuple[str, dict[str, str]]] = {
+    "edgeAgent_used_memory_bytes": ("memory_used_bytes", {"module_name": "module"}),
+    "edgeAgent_total_memory_bytes": ("memory_total_bytes", {"module_name": "module"}),
+    "edgeAgent_available_disk_space_bytes": ("disk_free_bytes", {"disk_name": "disk"}),
+    "edgeAgent_total_disk_space_bytes": ("disk_total_bytes", {"disk_name": "disk"}),
+    "edgeAgent_total_network_in_bytes": ("network_receive_bytes_total", {"module_name": "module"}),
+    "edgeAgent_total_network_out_bytes": (
+        "network_transmit_bytes_total",
+        {"module_name": "module"},
+    ),
+    "edgeAgent_module_start_total": ("module_restarts_total", {"module_name": "module"}),
+    "edgehub_queue_length": (
+        "message_queue_length",
+        {"endpoint": "endpoint", "priority": "priority"},
+    ),
+    "edgehub_offline_count_total": ("uplink_offline_total", {}),
+}
+_value = attrgetter("value")
+_labels_of = attrgetter("labels")
+HOST_MODULE = "host"  # edgeAgent's whole-device series; canonical series drop the module label
+
+
+def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
+    """The canonical series (see docs/metrics.md) derived from one exposition's families."""
+    sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
+    for family, (canonical, mapping) in _DIRECT.items():
+        fam = families.get(family)
+        if fam is None:
+            continue
+        for s in fam.samples:
+            if s.name == family and math.isfinite(s.value):
+                sums[canonical, _labels(s.labels, mapping)] += s.value
+    cpu = families.get("edgeAgent_used_cpu_percent")
+    if cpu is not None:
+        for s in cpu.samples:
+            if s.labels.get("quantile") == "0.5" and math.isfinite(s.value):
+                key = _labels(s.labels, {"module_name": "module"})
+                sums["cpu_utilization_ratio", key] += s.value / 100.0
+    out = [new_sample(name, dict(labels), value, ts) for (name, labels), value in sums.items()]
+    out.extend(_availability(families, ts))
+    out.extend(
+        _mean_of_summary(
+            families, "edgeAgent_deployment_time_seconds", "deployment_duration_seconds", ts
+        )
+    )
+    return out
+
+
+def _labels(labels: Mapping[str, str], mapping: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    out = [("device", labels["device"]), ("site", labels["site"])]
+    for exposed, canonical in mapping.items():
+        value = labels.get(exposed)
+        if value and not (canonical == "module" and value == HOST_MODULE):
+            out.append((canonical, value))
+    return tuple(out)
+
+
+def _by_labels(
+    fam: MetricFamily | None, mapping: dict[str, str]
+) -> dict[tuple[tuple[str, str], ...], float]:
+    values: dict[tuple[tuple[str, str], ...], float] = {}
+    if fam is not None:
+        for s in fam.samples:
+            if s.name == fam.name and math.isfinite(s.value):
+                values[_labels(s.labels, mapping)] = s.value
+    return values
+
+
+def _availability(families: dict[str, MetricFamily], ts: int) -> Iterable[Sample]:
+    """Time running correctly / time expected running, per module (when expected > 0)."""
+    module = {"module_name": "module"}
+    running = _by_labels(families.get("edgeAgent_total_time_running_correctly_seconds"), module)
+    expected = _by_labels(families.get("edgeAgent_total_time_expected_running_seconds"), module)
+    for key, total in expected.items():
+        if total > 0 and key in running:
+            yield new_sample("module_availability_ratio", dict(key), running[key] / total, ts)
+
+
+def _mean_of_summary(
+    families: dict[str, MetricFamily], family: str, canonical: str, ts: int
+) -> Iterable[Sample]:
+    """``_sum / _count`` of a summary: its quantiles go NaN between rare observations."""
+    fam = families.get(family)
+    if fam is None:
+        return
+    totals: dict[tuple[tuple[str, str], ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for s in fam.samples:
+        if s.name in (family + "_sum", family + "_count") and math.isfinite(s.value):
+            totals[_labels(s.labels, {})][s.name.endswith("_count")] += s.value
+    for key, (total, count) in totals.items():
+        if count > 0:
+            yield new_sample(canonical, dict(key), total / count, ts)
