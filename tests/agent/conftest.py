@@ -35,6 +35,7 @@ class Arrival:
     wire_bytes: int
     samples: list[Sample]
     path: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,7 +90,13 @@ def receiver() -> Iterator[Receiver]:
                     samples = _parse_line_protocol(gzip.decompress(body).decode())
                 with rec.lock:
                     rec.arrivals.append(
-                        Arrival(time.monotonic(), head_bytes + len(body), samples, self.path)
+                        Arrival(
+                            time.monotonic(),
+                            head_bytes + len(body),
+                            samples,
+                            self.path,
+                            dict(self.headers.items()),
+                        )
                     )
             reply = b'{"error":"test says no"}'
             if status == 204 and rec.answer:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 from pydantic import BaseModel
 
 from fleetwatch.agent.config import AgentSettings
@@ -205,3 +206,33 @@ def test_a_partial_acceptance_counts_the_refused_samples_by_lane(
     # Index 0 of the decoded batch is the first series: device_healthy, a health sample.
     assert stats["dropped"] == {"health/refused": 1, "unknown/refused": 1}
     assert stats["samples_sent"] == len(tick) - 2
+
+
+@pytest.mark.parametrize(
+    ("api", "path", "auth"),
+    [
+        ("v1", "/write?db=fw&precision=ms&u=reader&p=s3cret", None),
+        ("v2", "/api/v2/write?org=acme&bucket=fw&precision=ms", "Token reader:s3cret"),
+    ],
+)
+def test_influxdb_uplink_speaks_v1_and_v2(
+    receiver: Receiver, tmp_path: Path, api: str, path: str, auth: str | None
+) -> None:
+    conf = AgentSettings(
+        uplink_url=receiver.url,
+        influx_api=api,  # type: ignore[arg-type]
+        influx_database="fw",
+        influx_org="acme",
+        influx_bucket="fw",
+        uplink_token="reader:s3cret",  # type: ignore[arg-type]
+    )
+    samples = GatewayWorkload(1).tick()
+    agent = Agent(conf, buffer_dir=tmp_path)
+    agent.ingest(samples)
+    agent.run_once()
+    agent.stop()
+    (arrival,) = receiver.arrivals
+    assert arrival.path == path
+    assert arrival.headers.get("Authorization") == auth
+    assert arrival.headers["Content-Encoding"] == "gzip"
+    assert sorted(as_points(arrival.samples)) == sorted(as_points(samples))
