@@ -200,7 +200,10 @@ def progress_drains(
     """Retry drains waiting on PodDisruptionBudgets; escalate (never force) past the timeout."""
     counts = {"applied": 0, "in_progress": 0, "escalated": 0, "failed": 0}
     ids = db.scalars(
-        select(Action.id).where(Action.kind == "drain", Action.state == "in_progress")
+        # A drain started in this very pass has just been tried: next pass retries it.
+        select(Action.id).where(
+            Action.kind == "drain", Action.state == "in_progress", Action.started_at < now
+        )
     ).all()
     for action_id in ids:
         state = apply_action(

@@ -12,6 +12,7 @@ from fleetwatch.actions.config import ActionsSettings, Budget
 from fleetwatch.actions.demo import ActionsStage
 from fleetwatch.actions.policy import Proposal
 from fleetwatch.settings import load_settings
+from fleetwatch.simulate.faults import GroundTruth
 from tests.actions.conftest import T0, add_device, later
 
 
@@ -22,7 +23,17 @@ def test_demo_stage_dry_run_reports_lead_time(db: Session, db_factory: Any, tmp_
     add_device(db, "orin-4")
     db.commit()
     truth = [
-        {"device": "orin-1", "expected_failure_at": later(6000).timestamp(), "crossed_at": None},
+        GroundTruth(
+            kind="thermal_runaway",
+            device="orin-1",
+            site="plant-a",
+            start=T0.timestamp(),
+            severity=0.7,
+            threshold=95.0,
+            comparison=">=",
+            series=[],
+            expected_failure_at=later(6000).timestamp(),
+        ),
         {"device": "orin-2", "expected_failure_at": None, "crossed_at": None},
     ]
     stage = ActionsStage(load_settings(data_dir=tmp_path), db_factory, ground_truth=lambda: truth)
