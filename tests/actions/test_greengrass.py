@@ -162,3 +162,35 @@ def test_agent_defers_when_the_hold_state_is_unknown() -> None:
 def test_without_the_sdk_connect_reports_cannot_hold() -> None:
     client, reason = connect()
     assert client is None and reason.startswith("cannot hold:")
+
+
+def test_cannot_hold_reaches_the_audit_log(gg: Any, db: Any) -> None:
+    from sqlalchemy import select
+
+    from fleetwatch.actions import records, service
+    from fleetwatch.actions.config import ActionsSettings, Policy, PolicyCondition
+    from fleetwatch.actions.models import AuditEntry
+    from tests.actions.conftest import T0, add_device
+
+    client, stubber = gg
+    stubber.add_response(
+        "list_effective_deployments", _effective("IN_PROGRESS"), {"coreDeviceThingName": THING}
+    )
+    stubber.add_response(
+        "get_deployment", _deployment("SKIP_NOTIFY_COMPONENTS"), {"deploymentId": DEP}
+    )
+    add_device(db, THING, runtime="greengrass-2.14", node_name=None, status="warning")
+    for i in range(3):
+        add_device(db, f"gg-{i}", runtime="greengrass-2.14", node_name=None)
+    db.commit()
+    hold = Policy(name="hold", action="hold_upgrade", when=PolicyCondition(status_in=["warning"]))
+    actuator = GreengrassActuator(GreengrassActuatorSettings(), client=client)
+    summary = service.evaluate(
+        db=db, settings=ActionsSettings(mode="act", policies=[hold]), now=T0, actuators=[actuator]
+    )
+    db.commit()
+    assert summary.applied == 1
+    applied = db.scalars(select(AuditEntry).where(AuditEntry.event == "applied")).one()
+    assert applied.device_id == THING
+    assert "cannot hold fleetwatch-orin-rev14" in applied.reasons[0]
+    assert [s.device_id for s in records.device_states(db=db, held=True)] == [THING]
