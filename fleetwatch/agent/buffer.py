@@ -230,14 +230,26 @@ class DiskBuffer:
             if lg.fd is None:
                 self._open_segment(lg)
             assert lg.fd is not None
-            os.write(lg.fd, frame)
             seg = lg.segments[-1]
+            self._write_frame(lg.fd, seg, frame)
             seg.size += len(frame)
             seg.samples += len(samples)
             self._maybe_fsync(lg.fd)
             if seg.size >= self.segment_bytes:
                 self._close_active(lg)
             return len(samples)
+
+    @staticmethod
+    def _write_frame(fd: int, seg: _Segment, frame: bytes) -> None:
+        """Write a whole record or nothing: a half record left by a failed write (disk full)
+        would hide every record appended after it from recovery."""
+        try:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            os.ftruncate(fd, seg.size)
+            raise
 
     def _open_segment(self, lg: _LaneLog) -> None:
         seq = max(lg.next_seq, lg.committed.seq + 1)

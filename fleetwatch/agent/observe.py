@@ -48,6 +48,10 @@ class AgentMetrics:
         yield _counter("samples_sent", "Samples accepted by the uplink", st["samples_sent"])
         yield _counter("requests", "Uplink requests answered 2xx", st["requests"])
         yield _counter("samples_suppressed", "Samples held back by deadband", st["suppressed"])
+        yield _counter(
+            "buffer_write_errors", "Appends the disk refused (the source keeps its data)",
+            st["buffer_write_errors"],
+        )  # fmt: skip
         drops = CounterMetricFamily(
             "fleetwatch_agent_dropped_samples", "Samples dropped", labels=["lane", "reason"]
         )

@@ -464,6 +464,7 @@ class Agent:
                 "requests": self._counts["requests"],
                 "suppressed": self._counts["suppressed"],
                 "collections": self._counts["collections"],
+                "buffer_write_errors": self._counts["buffer_write_errors"],
                 "dropped": dropped,
                 "send_errors": dict(self._send_errors),
                 "collector_errors": dict(self._collector_errors),
