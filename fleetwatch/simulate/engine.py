@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ import numpy as np
 
 from fleetwatch.simulate import faults as flt
 from fleetwatch.simulate import physics, runtime
+from fleetwatch.simulate.clock import Pacer
 from fleetwatch.simulate.formats import edgehub, greengrass, iotedge, sysfs, tegrastats
 from fleetwatch.simulate.inventory import Device, Site, build_inventory, build_sites
 from fleetwatch.simulate.series import SampleBatch, SeriesTable, build_table
@@ -134,7 +135,34 @@ class Simulator:
                 self._step_once()
 
     def run_for(self, seconds: float) -> None:
+        """Advance ``seconds`` of simulated time as fast as possible."""
         self.step(max(1, round(seconds / self.config.step_s)))
+
+    def run(
+        self,
+        *,
+        speed: float | None,
+        wall_seconds: float | None = None,
+        sim_seconds: float | None = None,
+        on_tick: Callable[[Simulator], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Run paced against the wall clock: ``speed`` simulated seconds per wall second
+        (1 = real time, None = as fast as possible) until ``wall_seconds`` or ``sim_seconds``
+        pass or ``stop`` is set; ``on_tick`` sees every tick. Returns the ticks run."""
+        pacer = Pacer(self.config.step_s, speed)
+        ticks = 0
+        limit = None if sim_seconds is None else round(sim_seconds / self.config.step_s)
+        while (limit is None or ticks < limit) and not (stop is not None and stop.is_set()):
+            if wall_seconds is not None and pacer.wall_elapsed_s >= wall_seconds:
+                break
+            self.step()
+            ticks += 1
+            if on_tick is not None:
+                on_tick(self)
+            if not pacer.wait(ticks, stop):
+                break
+        return ticks
 
     def _step_once(self) -> None:
         dt = self.config.step_s

@@ -53,3 +53,18 @@ def test_injecting_a_fault_leaves_other_devices_unchanged() -> None:
 
 def _iotedge(sim: Simulator) -> str:
     return next(d.id for d in sim.devices if d.runtime == "iotedge")
+
+
+def test_run_paces_simulated_time_against_the_wall_clock() -> None:
+    import time
+
+    sim = Simulator(SimConfig(devices=10, seed=1, step_s=10.0))
+    seen: list[float] = []
+    started = time.monotonic()
+    ticks = sim.run(speed=100.0, sim_seconds=50.0, on_tick=lambda s: seen.append(s.t))
+    elapsed = time.monotonic() - started
+    assert ticks == 5 and len(seen) == 5 and seen == sorted(seen)
+    assert elapsed >= 0.4  # 5 ticks of 10 s at x100: the last one is due after 0.5 s
+    fast = Simulator(SimConfig(devices=10, seed=1, step_s=10.0))
+    assert fast.run(speed=None, sim_seconds=50.0) == 5
+    assert fast.samples() == sim.samples()
