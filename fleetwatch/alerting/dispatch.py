@@ -238,25 +238,7 @@ def plan(
         now=now,
         mute_resolved=settings.silences_mute_resolved,
     )
-    groups = {g.group_key: g for g in db.scalars(select(AlertGroup))}
-    for key, bucket in buckets.items():
-        if key not in groups and set(bucket.firing) - bucket.muted:
-            group = AlertGroup(
-                group_key=key,
-                route=bucket.route.path,
-                receiver=bucket.route.receiver,
-                group_labels=bucket.grouping,
-                created_at=now,
-                next_flush_at=now + timedelta(seconds=bucket.route.group_wait_s),
-                notified_firing=[],
-                firing_since=now,
-                active_count=len(bucket.firing),
-                seq=0,
-                notified_acked=False,
-            )
-            db.add(group)
-            groups[key] = group
-            counts.groups_created += 1
+    groups = _open_groups(db, buckets, now=now, counts=counts)
     db.flush()
     doomed: list[int] = []
     for key, group in groups.items():
@@ -276,6 +258,33 @@ def plan(
         counts.groups_deleted = len(doomed)
     db.flush()
     return counts
+
+
+def _open_groups(
+    db: Session, buckets: dict[str, Bucket], *, now: datetime, counts: PlanCounts
+) -> dict[str, AlertGroup]:
+    """Every stored group, plus a new one for each bucket with an unmuted firing alert."""
+    groups = {g.group_key: g for g in db.scalars(select(AlertGroup))}
+    for key, bucket in buckets.items():
+        if key in groups or not set(bucket.firing) - bucket.muted:
+            continue
+        group = AlertGroup(
+            group_key=key,
+            route=bucket.route.path,
+            receiver=bucket.route.receiver,
+            group_labels=bucket.grouping,
+            created_at=now,
+            next_flush_at=now + timedelta(seconds=bucket.route.group_wait_s),
+            notified_firing=[],
+            firing_since=now,
+            active_count=len(bucket.firing),
+            seq=0,
+            notified_acked=False,
+        )
+        db.add(group)
+        groups[key] = group
+        counts.groups_created += 1
+    return groups
 
 
 def _flush(

@@ -108,18 +108,8 @@ def apply_findings(
     """
     plan = _Plan(now)
     by_fp = {f.fingerprint: f for f in findings}
-    active = _load(db, (Alert.kind == "rule") & (Alert.state != "resolved"))
-    missing = [fp for fp in by_fp if fp not in active]
-    known: dict[str, dict[str, Any]] = {}
-    for part in chunks(missing):
-        known.update(_load(db, Alert.fingerprint.in_(part)))
     since = now - timedelta(seconds=flap_window_s)
-    flips = _recent_changes(
-        db,
-        [a["id"] for a in active.values() if a["state"] != "pending"]
-        + [a["id"] for a in known.values()],
-        since,
-    )
+    active, known, flips = _snapshot(db, by_fp, since)
     for fp, f in by_fp.items():
         row = active.get(fp) or known.get(fp)
         for_s = rule_for_s.get(f.rule, 0.0)
@@ -127,7 +117,12 @@ def apply_findings(
             _create(plan, f, for_s)
         else:
             _seen(plan, row, f, for_s, flips.get(row["id"], 0), flap_threshold)
-    configured = set(rule_for_s)
+
+    def cleared(row: dict[str, Any]) -> bool:  # its rule ran cleanly, or is gone
+        return row["fingerprint"] not in by_fp and (
+            row["rule"] in evaluated_rules or row["rule"] not in rule_for_s
+        )
+
     held = _load(
         db,
         (Alert.kind == "rule")
@@ -135,13 +130,11 @@ def apply_findings(
         & Alert.resolved_by.is_not(None)
         & Alert.condition.is_(True),
     )
-    for fp, row in held.items():  # a manual resolve holds only until the condition clears
-        if fp not in by_fp and (row["rule"] in evaluated_rules or row["rule"] not in configured):
+    for row in held.values():  # a manual resolve holds only until the condition clears
+        if cleared(row):
             plan.updates.append({"id": row["id"], "condition": False, "resolved_by": None})
-    for fp, row in active.items():
-        if fp in by_fp:
-            continue
-        if row["rule"] in evaluated_rules or row["rule"] not in configured:
+    for row in active.values():
+        if cleared(row):
             _cleared(plan, row, flips.get(row["id"], 0), flap_threshold)
     changed = {key for key, _state in plan.transitions}
     for row in active.values():
@@ -151,6 +144,20 @@ def apply_findings(
             _unflap(plan, row, by_fp.get(row["fingerprint"]))
     _write(db, plan)
     return plan.counts
+
+
+def _snapshot(
+    db: Session, by_fp: dict[str, Finding], since: datetime
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[int, int]]:
+    """Active rule alerts, stored rows of the other findings, and recent changes per alert."""
+    active = _load(db, (Alert.kind == "rule") & (Alert.state != "resolved"))
+    missing = [fp for fp in by_fp if fp not in active]
+    known: dict[str, dict[str, Any]] = {}
+    for part in chunks(missing):
+        known.update(_load(db, Alert.fingerprint.in_(part)))
+    ids = [a["id"] for a in active.values() if a["state"] != "pending"]
+    flips = _recent_changes(db, ids + [a["id"] for a in known.values()], since)
+    return active, known, flips
 
 
 def _create(plan: _Plan, f: Finding, for_s: float) -> None:

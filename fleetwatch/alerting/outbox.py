@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fleetwatch.alerting import selfmetrics
 from fleetwatch.alerting.config import AlertingSettings
-from fleetwatch.alerting.delivery import RetryPolicy, deliver
+from fleetwatch.alerting.delivery import AttemptRecord, DeliveryOutcome, RetryPolicy, deliver
 from fleetwatch.alerting.models import DeliveryAttempt, Notification
 from fleetwatch.alerting.ruleset import AlertingConfig, Receiver
 from fleetwatch.plugins import PluginError, PluginRegistry
@@ -118,8 +118,6 @@ def deliver_pending(
     only_id: int | None = None,
 ) -> DeliveryCounts:
     """Send every due pending notification and log its attempts; commits per notification."""
-
-    counts = DeliveryCounts()
     q = select(Notification).where(
         Notification.delivery_state == "pending",
         or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
@@ -128,127 +126,109 @@ def deliver_pending(
         q = q.where(Notification.id == only_id)
     pending = list(db.scalars(q.order_by(Notification.id)))
     if not pending:
-        return counts
-    own_client = client is None
+        return DeliveryCounts()
     http = client or httpx.Client(timeout=settings.timeout_s, follow_redirects=False)
-    policy = RetryPolicy(settings.max_attempts, settings.retry_backoff_s, settings.retry_max_s)
-    notifiers: dict[str, Notifier | ReceiverError | None] = {}
+    outbox = _Outbox(db, now, settings, config, registry, http, sleep or time.sleep)
     try:
         for note in pending:
-            _deliver_one(
-                db,
-                note,
-                now=now,
-                settings=settings,
-                config=config,
-                registry=registry,
-                client=http,
-                policy=policy,
-                sleep=sleep or time.sleep,
-                notifiers=notifiers,
-                counts=counts,
-            )
+            outbox.deliver(note)
             db.commit()
     finally:
-        if own_client:
+        if client is None:
             http.close()
-    return counts
+    return outbox.counts
 
 
-def _deliver_one(
-    db: Session,
-    note: Notification,
-    *,
-    now: datetime,
-    settings: AlertingSettings,
-    config: AlertingConfig,
-    registry: PluginRegistry,
-    client: httpx.Client,
-    policy: RetryPolicy,
-    sleep: Callable[[float], None],
-    notifiers: dict[str, Notifier | ReceiverError | None],
-    counts: DeliveryCounts,
-) -> None:
-    if note.receiver not in notifiers:
-        receiver = config.receiver(note.receiver)
-        try:
-            notifiers[note.receiver] = (
-                make_notifier(receiver, registry=registry, settings=settings)
-                if receiver is not None and receiver.notifier
-                else None
+@dataclass
+class _Outbox:
+    """What the deliveries of one dispatch share: clock, client, notifiers, counters."""
+
+    db: Session
+    now: datetime
+    settings: AlertingSettings
+    config: AlertingConfig
+    registry: PluginRegistry
+    client: httpx.Client
+    sleep: Callable[[float], None]
+    counts: DeliveryCounts = field(default_factory=DeliveryCounts)
+    notifiers: dict[str, Notifier | ReceiverError | None] = field(default_factory=dict)
+
+    def notifier_for(self, name: str) -> Notifier | ReceiverError | None:
+        if name not in self.notifiers:
+            receiver = self.config.receiver(name)
+            try:
+                self.notifiers[name] = (
+                    make_notifier(receiver, registry=self.registry, settings=self.settings)
+                    if receiver is not None and receiver.notifier
+                    else None
+                )
+            except ReceiverError as exc:
+                self.notifiers[name] = exc
+        return self.notifiers[name]
+
+    def deliver(self, note: Notification) -> None:
+        notifier = self.notifier_for(note.receiver)
+        if notifier is None:  # a receiver without a notifier only records
+            note.delivery_state = "recorded"
+            self.counts.recorded += 1
+            return
+        if isinstance(notifier, ReceiverError):
+            failed = AttemptRecord(
+                note.attempts + 1, self.now, "-", None, 0.0, str(notifier), "failed"
             )
-        except ReceiverError as exc:
-            notifiers[note.receiver] = exc
-    notifier = notifiers[note.receiver]
-    if notifier is None:  # a receiver without a notifier only records
-        note.delivery_state = "recorded"
-        counts.recorded += 1
-        return
-    if isinstance(notifier, ReceiverError):
-        db.add(
-            DeliveryAttempt(
-                notification_id=note.id,
-                attempt=note.attempts + 1,
-                at=now,
-                destination="-",
-                status_code=None,
-                latency_ms=None,
-                error=str(notifier),
-                outcome="failed",
+            self.record(note, DeliveryOutcome(state="failed", attempts=[failed]))
+            return
+        message = message_from_content(note.content, key=note.idempotency_key, now=self.now)
+        policy = RetryPolicy(
+            self.settings.max_attempts, self.settings.retry_backoff_s, self.settings.retry_max_s
+        )
+        outcome = deliver(
+            notifier,
+            notifier.build(message),
+            client=self.client,
+            policy=policy,
+            now=self.now,
+            first_attempt=note.attempts + 1,
+            sleep=self.sleep,
+            rng=random.Random(),
+        )
+        self.record(note, outcome)
+
+    def record(self, note: Notification, outcome: DeliveryOutcome) -> None:
+        for a in outcome.attempts:
+            selfmetrics.DELIVERY_ATTEMPTS.labels(note.receiver, a.outcome).inc()
+            selfmetrics.DELIVERY_SECONDS.labels(note.receiver).observe(a.latency_ms / 1000.0)
+            self.db.add(
+                DeliveryAttempt(
+                    notification_id=note.id,
+                    attempt=a.attempt,
+                    at=a.at,
+                    destination=a.destination,
+                    status_code=a.status_code,
+                    latency_ms=a.latency_ms,
+                    error=a.error,
+                    outcome=a.outcome,
+                )
             )
-        )
-        note.attempts += 1
-        note.delivery_state = "failed"
-        counts.failed += 1
-        selfmetrics.NOTIFICATION_FAILURES.labels(note.receiver).inc()
-        log.warning("notification %s not sent: %s", note.id, notifier)
-        return
-    message = message_from_content(note.content, key=note.idempotency_key, now=now)
-    request = notifier.build(message)
-    outcome = deliver(
-        notifier,
-        request,
-        client=client,
-        policy=policy,
-        now=now,
-        first_attempt=note.attempts + 1,
-        sleep=sleep,
-        rng=random.Random(),
-    )
-    for a in outcome.attempts:
-        selfmetrics.DELIVERY_ATTEMPTS.labels(note.receiver, a.outcome).inc()
-        selfmetrics.DELIVERY_SECONDS.labels(note.receiver).observe(a.latency_ms / 1000.0)
-        db.add(
-            DeliveryAttempt(
-                notification_id=note.id,
-                attempt=a.attempt,
-                at=a.at,
-                destination=a.destination,
-                status_code=a.status_code,
-                latency_ms=a.latency_ms,
-                error=a.error,
-                outcome=a.outcome,
+        note.attempts += len(outcome.attempts)
+        note.delivery_state = outcome.state
+        note.next_attempt_at = outcome.next_attempt_at
+        if outcome.state == "sent":
+            note.delivered_at = outcome.attempts[-1].at
+            self.counts.sent += 1
+            selfmetrics.NOTIFICATIONS_SENT.labels(note.receiver).inc()
+        elif outcome.state == "failed":
+            self.counts.failed += 1
+            selfmetrics.NOTIFICATION_FAILURES.labels(note.receiver).inc()
+            last = outcome.attempts[-1]
+            # the destination is scheme://host only: receiver URLs can carry tokens
+            log.warning(
+                "notification %s to %s failed after %d attempt(s): %s %s",
+                note.id,
+                last.destination,
+                note.attempts,
+                last.status_code,
+                (last.error or "")[:200],
             )
-        )
-    note.attempts += len(outcome.attempts)
-    note.delivery_state = outcome.state
-    note.next_attempt_at = outcome.next_attempt_at
-    if outcome.state == "sent":
-        note.delivered_at = outcome.attempts[-1].at
-        counts.sent += 1
-        selfmetrics.NOTIFICATIONS_SENT.labels(note.receiver).inc()
-    elif outcome.state == "failed":
-        counts.failed += 1
-        selfmetrics.NOTIFICATION_FAILURES.labels(note.receiver).inc()
-        last = outcome.attempts[-1]
-        # the destination is scheme://host only: receiver URLs can carry tokens
-        log.warning(
-            "notification %s to %s failed after %d attempt(s): %s %s",
-            note.id,
-            last.destination,
-            note.attempts,
-            last.status_code,
-            (last.error or "")[:200],
-        )
-    else:
-        counts.deferred += 1
+        else:
+            self.counts.deferred += 1
