@@ -97,12 +97,21 @@ def _value_mode(values: Sequence[float]) -> tuple[int, int, list[int]]:
     if all(_is_exact_int(v) for v in values):
         return MODE_INT, 0, [int(v) for v in values]
     if all(v == v and abs(v) < 1e9 for v in values):  # NaN and huge values go XOR
-        for decimals in range(1, MAX_DECIMALS + 1):
-            scale = 10**decimals
-            ints = _as_decimal(values, scale)
+        # The shortest repr shows how many decimals a value needs; try that first.
+        guess = max(_repr_decimals(v) for v in values)
+        candidates = range(1, MAX_DECIMALS + 1)
+        for decimals in ([guess] if 0 < guess <= MAX_DECIMALS else []) + list(candidates):
+            ints = _as_decimal(values, 10**decimals)
             if ints is not None:
                 return MODE_DECIMAL, decimals, ints
     return MODE_XOR, 0, []
+
+
+def _repr_decimals(v: float) -> int:
+    text = repr(v)
+    if "e" in text or "." not in text:
+        return 0
+    return len(text) - text.index(".") - 1
 
 
 def _is_exact_int(v: float) -> bool:
@@ -114,7 +123,8 @@ def _as_decimal(values: Sequence[float], scale: int) -> list[int] | None:
     for v in values:
         m = round(v * scale)
         # int / int is correctly rounded, so the check is the same division decode performs.
-        if abs(m) >= _EXACT_INT_LIMIT or _bits(m / scale) != _bits(v):
+        # Float equality is bit equality here except for the sign of zero (NaN never gets here).
+        if abs(m) >= _EXACT_INT_LIMIT or m / scale != v or (v == 0 and _bits(v) != 0):
             return None
         ints.append(m)
     return ints
