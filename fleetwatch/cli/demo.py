@@ -113,7 +113,7 @@ def demo(
         mqtt_host=mqtt_host,
         mqtt_port=mqtt_port,
     )
-    console = Console()
+    console = Console(highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True  # plain lines for logs and pipes, never re-wrapped
     console.print(
