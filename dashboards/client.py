@@ -125,6 +125,8 @@ class FleetwatchClient:
             raise ApiError(f"the API at {self.api_url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach the API at {self.api_url}: {exc}") from None
+        except RuntimeError:  # httpx refuses to send once the client is closed
+            raise ApiError("the dashboard is shutting down") from None
         if response.status_code >= 400:
             message = _message(response)
             # A missing route answers Starlette's bare "Not Found"; a missing thing names itself.

@@ -5,6 +5,7 @@ draws its forecast band. Screenshots land in tests/artifacts/screenshots/ for pe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +16,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboards import figures, theme
-from tests.dashboards.conftest import ARTIFACTS, Fleet
+from dashboards.app import create_dash_app
+from dashboards.client import FleetwatchClient
+from tests.dashboards.conftest import ARTIFACTS, Fleet, _DashServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -224,4 +227,62 @@ def test_theme_toggle_switches_to_dark_and_back(browser: Any, dash_url: str) -> 
     browser.find_element(By.ID, "theme-toggle").click()
     wait_for(browser, lambda d: d.find_element(By.ID, "shell").get_attribute("class") == start,
              "the theme to change back")  # fmt: skip
+    assert severe_logs(browser) == []
+
+
+class CountingClient(FleetwatchClient):
+    """The real client, counting device page refreshes so a test knows one has happened."""
+
+    refreshes = 0
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        type(self).refreshes += 1
+        return super().device(device_id)
+
+
+@pytest.fixture()
+def fast_dash_url(fleet: Fleet) -> Iterator[str]:
+    client = CountingClient(fleet.api_url, fleet.token)
+    app = create_dash_app(fleet.api_url, fleet.token, refresh_s=1, client=client)
+    server = _DashServer(app.server, free_port())
+    server.start()
+    yield f"http://127.0.0.1:{server.server.server_port}"
+    server.stop()
+    client.close()
+
+
+@pytest.fixture()
+def leave_page(browser: Any) -> Iterator[None]:
+    """Stop the page before its server goes: a refreshing page must not outlive the server."""
+    yield
+    browser.get("about:blank")
+
+
+def x_range(driver: Any, graph_id: str) -> list[Any]:
+    script = (
+        "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "return el && el._fullLayout ? el._fullLayout.xaxis.range : null;"
+    )
+    return list(driver.execute_script(script, f"#{graph_id}") or [])
+
+
+def test_auto_refresh_keeps_the_zoom(
+    browser: Any, fast_dash_url: str, leave_page: None, fleet: Fleet
+) -> None:
+    url = f"{fast_dash_url}/device/{quote(fleet.hot_device, safe='')}?range=6h"
+    open_page(browser, url, lambda d: any(t.get("name") == "tj" for t in
+                                          figure_data(d, "dv-series")), "the series")  # fmt: skip
+    before = x_range(browser, "dv-series")
+    plot_area = browser.find_element(By.CSS_SELECTOR, "#dv-series .nsewdrag[data-subplot='xy']")
+    width = plot_area.size["width"]
+    drag = ActionChains(browser).move_to_element_with_offset(plot_area, -width // 4, 0)
+    drag.click_and_hold()
+    for _ in range(10):  # plotly tells a zoom box from a click by the mouse moving in between
+        drag.move_by_offset(width // 40, 0)
+    drag.release().perform()
+    wait_for(browser, lambda d: x_range(d, "dv-series") != before, "the zoom")
+    zoomed = x_range(browser, "dv-series")
+    seen = CountingClient.refreshes
+    wait_for(browser, lambda d: CountingClient.refreshes >= seen + 2, "two refreshes")
+    assert x_range(browser, "dv-series") == zoomed, "a refresh must not reset the zoom"
     assert severe_logs(browser) == []
