@@ -12,9 +12,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 from math import isnan
-from operator import attrgetter, contains
+from operator import attrgetter
 
 from collectors.iotedge._sample import new_sample
 from collectors.iotedge.exposition import Exposition, MetricFamily, Relabel, tokenize
@@ -85,8 +84,7 @@ def parse_exposition(
         if fam.type == "summary" and any(map(isnan, map(_value, kept))):
             kept = [s for s in kept if s.value == s.value or "quantile" not in s.labels]
             result.no_observation += len(fam.samples) - len(kept)
-        # unless a device is configured (then every sample got it), edge_device must say it
-        if device is None and not all(map(contains, map(_labels_of, kept), repeat("device"))):
+        if device is None:  # else the relabelling gave every sample the configured device
             with_device = [s for s in kept if "device" in s.labels]
             missing_device += len(kept) - len(with_device)
             kept = with_device
@@ -106,44 +104,44 @@ def parse_exposition(
 
 # Exposed family -> (canonical name, exposed label -> canonical label). Values of series that
 # end up with the same labels are added (a module exposed under two module_version values).
-_DIRECT: dict[str, tuple[str, dict[str, str]]] = {
-    "edgeAgent_used_memory_bytes": ("memory_used_bytes", {"module_name": "module"}),
-    "edgeAgent_total_memory_bytes": ("memory_total_bytes", {"module_name": "module"}),
-    "edgeAgent_available_disk_space_bytes": ("disk_free_bytes", {"disk_name": "disk"}),
-    "edgeAgent_total_disk_space_bytes": ("disk_total_bytes", {"disk_name": "disk"}),
-    "edgeAgent_total_network_in_bytes": ("network_receive_bytes_total", {"module_name": "module"}),
+_DIRECT: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "edgeAgent_used_memory_bytes": ("memory_used_bytes", (("module_name", "module"),)),
+    "edgeAgent_total_memory_bytes": ("memory_total_bytes", (("module_name", "module"),)),
+    "edgeAgent_available_disk_space_bytes": ("disk_free_bytes", (("disk_name", "disk"),)),
+    "edgeAgent_total_disk_space_bytes": ("disk_total_bytes", (("disk_name", "disk"),)),
+    "edgeAgent_total_network_in_bytes": (
+        "network_receive_bytes_total",
+        (("module_name", "module"),),
+    ),
     "edgeAgent_total_network_out_bytes": (
         "network_transmit_bytes_total",
-        {"module_name": "module"},
+        (("module_name", "module"),),
     ),
-    "edgeAgent_module_start_total": ("module_restarts_total", {"module_name": "module"}),
+    "edgeAgent_module_start_total": ("module_restarts_total", (("module_name", "module"),)),
     "edgehub_queue_length": (
         "message_queue_length",
-        {"endpoint": "endpoint", "priority": "priority"},
+        (("endpoint", "endpoint"), ("priority", "priority")),
     ),
-    "edgehub_offline_count_total": ("uplink_offline_total", {}),
+    "edgehub_offline_count_total": ("uplink_offline_total", ()),
 }
+_MODULE = (("module_name", "module"),)
 _value = attrgetter("value")
-_labels_of = attrgetter("labels")
 HOST_MODULE = "host"  # edgeAgent's whole-device series; canonical series drop the module label
+
+LabelKey = tuple[tuple[str, str], ...]
 
 
 def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
     """The canonical series (see docs/metrics.md) derived from one exposition's families."""
-    sums: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
+    sums: dict[tuple[str, LabelKey], float] = {}
     for family, (canonical, mapping) in _DIRECT.items():
         fam = families.get(family)
-        if fam is None:
-            continue
-        for s in fam.samples:
-            if s.name == family and math.isfinite(s.value):
-                sums[canonical, _labels(s.labels, mapping)] += s.value
+        if fam is not None:
+            _add(sums, canonical, mapping, (s for s in fam.samples if s.name == family), 1.0)
     cpu = families.get("edgeAgent_used_cpu_percent")
     if cpu is not None:
-        for s in cpu.samples:
-            if s.labels.get("quantile") == "0.5" and math.isfinite(s.value):
-                key = _labels(s.labels, {"module_name": "module"})
-                sums["cpu_utilization_ratio", key] += s.value / 100.0
+        medians = (s for s in cpu.samples if s.labels.get("quantile") == "0.5")
+        _add(sums, "cpu_utilization_ratio", _MODULE, medians, 0.01)
     out = [new_sample(name, dict(labels), value, ts) for (name, labels), value in sums.items()]
     out.extend(_availability(families, ts))
     out.extend(
@@ -154,19 +152,33 @@ def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample
     return out
 
 
-def _labels(labels: Mapping[str, str], mapping: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    out = [("device", labels["device"]), ("site", labels["site"])]
-    for exposed, canonical in mapping.items():
+def _add(
+    sums: dict[tuple[str, LabelKey], float],
+    canonical: str,
+    mapping: tuple[tuple[str, str], ...],
+    samples: Iterable[Sample],
+    scale: float,
+) -> None:
+    for s in samples:
+        value = s.value
+        if value - value == 0.0:  # finite
+            key = (canonical, _labels(s.labels, mapping))
+            sums[key] = sums.get(key, 0.0) + value * scale
+
+
+def _labels(labels: Mapping[str, str], mapping: tuple[tuple[str, str], ...]) -> LabelKey:
+    base: LabelKey = (("device", labels["device"]), ("site", labels["site"]))
+    for exposed, canonical in mapping:
         value = labels.get(exposed)
         if value and not (canonical == "module" and value == HOST_MODULE):
-            out.append((canonical, value))
-    return tuple(out)
+            base += ((canonical, value),)
+    return base
 
 
 def _by_labels(
-    fam: MetricFamily | None, mapping: dict[str, str]
-) -> dict[tuple[tuple[str, str], ...], float]:
-    values: dict[tuple[tuple[str, str], ...], float] = {}
+    fam: MetricFamily | None, mapping: tuple[tuple[str, str], ...]
+) -> dict[LabelKey, float]:
+    values: dict[LabelKey, float] = {}
     if fam is not None:
         for s in fam.samples:
             if s.name == fam.name and math.isfinite(s.value):
@@ -176,9 +188,8 @@ def _by_labels(
 
 def _availability(families: dict[str, MetricFamily], ts: int) -> Iterable[Sample]:
     """Time running correctly / time expected running, per module (when expected > 0)."""
-    module = {"module_name": "module"}
-    running = _by_labels(families.get("edgeAgent_total_time_running_correctly_seconds"), module)
-    expected = _by_labels(families.get("edgeAgent_total_time_expected_running_seconds"), module)
+    running = _by_labels(families.get("edgeAgent_total_time_running_correctly_seconds"), _MODULE)
+    expected = _by_labels(families.get("edgeAgent_total_time_expected_running_seconds"), _MODULE)
     for key, total in expected.items():
         if total > 0 and key in running:
             yield new_sample("module_availability_ratio", dict(key), running[key] / total, ts)
@@ -191,10 +202,10 @@ def _mean_of_summary(
     fam = families.get(family)
     if fam is None:
         return
-    totals: dict[tuple[tuple[str, str], ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    totals: dict[LabelKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s in fam.samples:
         if s.name in (family + "_sum", family + "_count") and math.isfinite(s.value):
-            totals[_labels(s.labels, {})][s.name.endswith("_count")] += s.value
+            totals[_labels(s.labels, ())][s.name.endswith("_count")] += s.value
     for key, (total, count) in totals.items():
         if count > 0:
             yield new_sample(canonical, dict(key), total / count, ts)
