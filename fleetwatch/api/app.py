@@ -169,7 +169,8 @@ class BodyLimitMiddleware:
 
 # OpenAPI ---------------------------------------------------------------------------------------
 
-_SCOPED_ERRORS = (401, 403, 422, 500)
+# Any request can be malformed (400), unauthenticated, forbidden, invalid or hit a bug.
+_SCOPED_ERRORS = (400, 401, 403, 422, 500)
 
 
 def required_scope(operation: dict[str, Any]) -> str | None:
@@ -190,7 +191,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, model_schema in _error_schemas().items():
         components.setdefault(name, model_schema)
-    defaults = error_responses(*_SCOPED_ERRORS, 429, 413, 415, 503, 404)
+    defaults = error_responses(*_SCOPED_ERRORS, 429, 413, 415, 503, 404, 409)
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             scope = required_scope(operation)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -136,3 +137,40 @@ def require_scope(scope: str) -> Callable[..., Principal]:
     dependency.required_scope = scope  # type: ignore[attr-defined]
     dependency.__name__ = f"require_scope_{scope}"
     return dependency
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> frozenset[str]:
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(param.alias for param in current.query_params)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def reject_unknown_query_params(request: Request) -> None:
+    """A misspelt filter (``?sit=plant-a``) is a 422 naming it, never silently ignored.
+
+    Opt in per router: ``APIRouter(dependencies=[Depends(reject_unknown_query_params)])``.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = _KNOWN_QUERY[id(route)] = _query_names(dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        hint = f"known: {', '.join(sorted(known))}" if known else "this operation takes none"
+        raise ApiError(
+            422,
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}; {hint}",
+            details=[
+                {"loc": ["query", name], "msg": "unknown query parameter"} for name in unknown
+            ],
+        )

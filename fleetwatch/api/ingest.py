@@ -19,7 +19,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from fleetwatch.api.deps import Principal, get_db, get_settings, get_store, require_scope
+from fleetwatch.api.deps import (
+    Principal,
+    get_db,
+    get_settings,
+    get_store,
+    reject_unknown_query_params,
+    require_scope,
+)
 from fleetwatch.api.errors import ApiError, error_responses
 from fleetwatch.api.lineprotocol_parse import Precision, parse
 from fleetwatch.api.probes import INGESTED
@@ -29,7 +36,7 @@ from fleetwatch.settings import Settings
 from fleetwatch.store import MetricsStore, StoreError, StoreUnavailable
 from fleetwatch.telemetry import Sample, now_ms, partition
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], dependencies=[Depends(reject_unknown_query_params)])
 
 LINE_PROTOCOL = "text/plain"
 DENSE = "application/x-fleetwatch-dense"

@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from fleetwatch.api.deps import Principal, get_settings, get_store, require_scope
+from fleetwatch.api.deps import (
+    Principal,
+    get_settings,
+    get_store,
+    reject_unknown_query_params,
+    require_scope,
+)
 from fleetwatch.api.errors import ApiError, error_responses
 from fleetwatch.settings import Settings
 from fleetwatch.store import AGGREGATIONS, Aggregation, MetricsStore, StoreError, StoreUnavailable
 from fleetwatch.telemetry import LABEL_NAME_RE, METRIC_NAME_RE
 
-router = APIRouter(prefix="/metrics", tags=["metrics"])
+router = APIRouter(
+    prefix="/metrics", tags=["metrics"], dependencies=[Depends(reject_unknown_query_params)]
+)
 
 # A requested step may not produce more points than this per series (as Prometheus' 11,000).
 MAX_POINTS_PER_SERIES = 11_000
@@ -38,6 +46,7 @@ _METRIC = Query(
     examples=["jetson_temperature_celsius"],
 )
 _DEVICE = Query(None, max_length=200, description="only this device", examples=["jetson-0001"])
+LabelFilter = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*=.+$")]
 _LABELS = Query(
     None,
     description="extra label filters as key=value, repeatable",
@@ -180,7 +189,7 @@ def list_series(
 def query_range(
     metric: str = _METRIC,
     device: str | None = _DEVICE,
-    label: list[str] | None = _LABELS,
+    label: list[LabelFilter] | None = _LABELS,
     start: AwareDatetime | None = Query(
         None, description="inclusive start, UTC-aware ISO 8601 (default: end - 1 h)"
     ),
@@ -204,12 +213,8 @@ def query_range(
     max_points = settings.api.auto_step_max_points
     auto = False
     if step is not None and range_s / step > MAX_POINTS_PER_SERIES:
-        raise ApiError(
-            422,
-            f"step {step:g} s gives {range_s / step:.0f} points per series; the most is "
-            f"{MAX_POINTS_PER_SERIES} — use a larger step or a shorter range",
-            details=[{"loc": ["query", "step"], "msg": "too small for this range"}],
-        )
+        # Too fine for the range: widen the step rather than ship a flood (said in the answer).
+        step, auto = auto_step_s(range_s, MAX_POINTS_PER_SERIES), True
     if step is None and range_s / settings.api.raw_interval_s > max_points:
         step, auto = auto_step_s(range_s, max_points), True
     query = {"metric": metric, "start": start_at, "end": end_at, "device": device}
@@ -247,7 +252,7 @@ def query_range(
 def latest(
     metric: str = _METRIC,
     device: str | None = _DEVICE,
-    label: list[str] | None = _LABELS,
+    label: list[LabelFilter] | None = _LABELS,
     store: MetricsStore = Depends(get_store),
     _: Principal = Depends(require_scope("read")),
 ) -> LatestResult:

@@ -15,13 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleetwatch.analysis.models import DeviceHealth
-from fleetwatch.api.deps import Principal, get_db, require_scope
+from fleetwatch.api.deps import (
+    Principal,
+    get_db,
+    reject_unknown_query_params,
+    require_scope,
+)
 from fleetwatch.api.errors import ApiError, error_responses
 from fleetwatch.fleet import service
 from fleetwatch.fleet.models import Device
 from fleetwatch.fleet.schemas import DeviceIn, DeviceOut, SiteIn, SiteOut
 
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], dependencies=[Depends(reject_unknown_query_params)])
 
 HealthStatus = Literal["ok", "warning", "critical"]
 _ID_PATTERN = r"^[^\n\r\x00/]{1,200}$"
@@ -119,7 +124,9 @@ def list_devices(
     firmware: str | None = Query(None, examples=["jetpack-6.1"]),
     cohort: str | None = Query(
         None,
-        description="hardware_model/firmware/site, as in a device's `cohort`",
+        pattern=r"^[^/]+/[^/]+/[^/]+$",
+        description="hardware_model/firmware/site, as in a device's `cohort` (firmware '-' when "
+        "unknown)",
         examples=["jetson-agx-orin/jetpack-6.1/plant-a"],
     ),
     status: HealthStatus | None = Query(

@@ -143,8 +143,13 @@ def test_range_query_errors(env: ApiEnv) -> None:
     )
     assert naive.status_code == 422
     assert naive.json()["error"]["details"][0]["loc"] == ["query", "start"]
-    tiny = get("/api/v1/metrics/range", params={"metric": "m", "step": 0.01}, headers=read)
-    assert tiny.status_code == 422 and "points per series" in tiny.json()["error"]["message"]
+    tiny = get("/api/v1/metrics/range", params={"metric": "m", "step": 0.01}, headers=read).json()
+    assert tiny["auto_step"] is True and tiny["step_s"] == 1.0  # one hour / 11,000 -> 1 s
+    typo = get("/api/v1/metrics/range", params={"metric": "m", "devcie": "d1"}, headers=read)
+    assert typo.status_code == 422
+    assert typo.json()["error"]["details"] == [
+        {"loc": ["query", "devcie"], "msg": "unknown query parameter"}
+    ]
     label = get("/api/v1/metrics/range", params={"metric": "m", "label": "nokey"}, headers=read)
     assert label.json()["error"]["details"][0]["loc"] == ["query", "label", 0]
     backwards = get(
