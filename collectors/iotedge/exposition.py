@@ -150,6 +150,14 @@ def tokenize(
         if eof:
             errors.append(CollectError(source, "content after # EOF", lineno))
             continue
+        if line[0] == "#":  # a comment after leading blanks
+            try:
+                eof = _comment(line, families)
+            except LineError as exc:
+                errors.append(CollectError(source, str(exc), lineno))
+            by_sample_name.clear()
+            last_name = None
+            continue
         try:
             name, labels, value, ts = parse_sample_line(line, shapes, openmetrics, relabel)
         except LineError as exc:

@@ -154,9 +154,27 @@ def test_non_finite_values_print_as_strings() -> None:
     assert json.loads(line)["value"] == "+Inf"
 
 
-def test_collect_is_registered_on_the_fleetwatch_command() -> None:
-    main = (Path(collect_cli.__file__).parent / "main.py").read_text()
-    assert 'app.command("collect")(collect.collect)' in main
+def test_fleetwatch_collect_runs_through_the_real_command_line() -> None:
+    from fleetwatch.cli.main import app as fleetwatch_app
+
+    result = CliRunner().invoke(
+        fleetwatch_app,
+        [
+            "collect",
+            "coral",
+            "--once",
+            "--sysfs-root",
+            str(FIXTURES / "coral_sysfs"),
+            "--device",
+            "coral-1",
+            "--site",
+            "lab",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["metric"] == "temperature_celsius" and first["value"] == 47.3
+    assert first["labels"] == {"device": "coral-1", "site": "lab", "sensor": "apex_0"}
 
 
 # --- the plugin contract -----------------------------------------------------------------------

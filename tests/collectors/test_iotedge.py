@@ -228,6 +228,14 @@ def test_unknown_and_untyped_families_are_kept() -> None:
     assert len(expo.families["mystery_metric"].samples) == 2
 
 
+def test_blank_lines_and_leading_blanks_are_ignored() -> None:
+    text = '\n  # TYPE a gauge\n\t a{b="1"} 2\r\n\n   \n'
+    expo = tokenize(text)
+    assert expo.errors == []
+    assert expo.families["a"].type == "gauge"
+    assert [s.value for s in expo.families["a"].samples] == [2.0]
+
+
 def test_bad_comment_lines_are_errors() -> None:
     expo = tokenize("# TYPE a bogus\n# HELP\n# TYPE 1a gauge\n# just a comment\na 1\n")
     assert [e.line for e in expo.errors] == [1, 2, 3]
