@@ -15,6 +15,7 @@ DEFAULT_METRICS = (
     "coral_tpu_clock_hertz",
     "message_queue_length",
     "module_availability_ratio",
+    "module_restarts_total",
 )
 
 
@@ -37,12 +38,15 @@ class AnalysisSettings(BaseModel):
     forecast_window_points: int = Field(
         120, ge=10, le=2000, description="trailing grid points the forecaster looks at"
     )
-    anomaly_open: float = Field(0.7, gt=0, le=1, description="score that opens an episode")
+    anomaly_open: float = Field(0.9, gt=0, le=1, description="score that opens an episode")
     anomaly_close: float = Field(0.3, ge=0, lt=1, description="score below which it closes")
     close_after_points: int = Field(5, ge=1, description="quiet points before an episode closes")
     peer_open: float = Field(0.8, gt=0, le=1, description="peer score that opens an episode")
     forecast_horizon_s: float = Field(
         7 * 86400.0, gt=0, description="crossings further out count as no crossing"
+    )
+    forecast_confirm_s: float = Field(
+        1200.0, ge=0, description="a crossing must be forecast this long before it raises risk"
     )
     forecast_reach: float = Field(
         3.0, gt=0, description="forecasts reach at most this many forecast windows ahead"

@@ -19,7 +19,16 @@ import models
 from fleetwatch.analysis.grid import GridBatch
 from fleetwatch.telemetry import SeriesKey
 
-_STATE_ARRAYS = ("window", "open", "peak", "opened_ms", "quiet", "peer_open", "peer_peak")
+_STATE_ARRAYS = (
+    "window",
+    "open",
+    "peak",
+    "opened_ms",
+    "quiet",
+    "peer_open",
+    "peer_peak",
+    "crossing_since_ms",
+)
 
 
 @dataclass
@@ -35,6 +44,7 @@ class ShardState:
     quiet: np.ndarray  # quiet points since the score fell below the close level
     peer_open: np.ndarray
     peer_peak: np.ndarray
+    crossing_since_ms: np.ndarray  # when a crossing was first forecast (NaN: none forecast)
     processed_until_ms: int
     index: dict[SeriesKey, int] = field(default_factory=dict)
 
@@ -53,6 +63,7 @@ class ShardState:
             quiet=np.zeros(0),
             peer_open=np.zeros(0, dtype=bool),
             peer_peak=np.zeros(0),
+            crossing_since_ms=np.zeros(0),
             processed_until_ms=processed_until_ms,
         )
 
@@ -87,6 +98,7 @@ class ShardState:
         self.quiet = np.concatenate([self.quiet, np.zeros(n)])
         self.peer_open = np.concatenate([self.peer_open, np.zeros(n, dtype=bool)])
         self.peer_peak = np.concatenate([self.peer_peak, np.zeros(n)])
+        self.crossing_since_ms = np.concatenate([self.crossing_since_ms, np.full(n, np.nan)])
         for key in new:
             self.index[key] = len(self.keys)
             self.keys.append(key)

@@ -25,8 +25,13 @@ class Limit:
     rising: bool  # True: the series must stay below; False: a floor
 
 
+def _text(value: object) -> str:
+    """A label cell as text: absent labels come back from pandas as None or NaN."""
+    return value if isinstance(value, str) else ""
+
+
 def _group_key(row: Mapping[str, object], keys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(str(row.get(k) or "") for k in keys)
+    return tuple(_text(row.get(k)) for k in keys)
 
 
 def trip_points(latest_trips: pd.DataFrame) -> dict[tuple[str, str], list[tuple[float, str]]]:
@@ -35,17 +40,18 @@ def trip_points(latest_trips: pd.DataFrame) -> dict[tuple[str, str], list[tuple[
     if latest_trips.empty:
         return out
     for row in latest_trips.to_dict("records"):
-        kind = str(row.get("type") or "throttle").lower()
+        kind = (_text(row.get("type")) or "throttle").lower()
         if kind not in THROTTLING_TRIP_TYPES:
             continue
-        key = (str(row["device"]), str(row.get("sensor") or ""))
-        out.setdefault(key, []).append((float(row["value"]), str(row.get("trip") or "0")))
+        key = (_text(row["device"]), _text(row.get("sensor")))
+        out.setdefault(key, []).append((float(row["value"]), _text(row.get("trip")) or "0"))
     for trips in out.values():
         trips.sort()
     return out
 
 
 def totals(latest: pd.DataFrame, keys: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+    """Latest value per label combination (a label a series lacks counts as "")."""
     if latest.empty:
         return {}
     return {_group_key(r, keys): float(r["value"]) for r in latest.to_dict("records")}

@@ -228,8 +228,6 @@ def _limit(
         store.latest(metric="disk_total_bytes", device=device_id), ("device", "disk")
     )
     memory = store.latest(metric="memory_total_bytes", device=device_id)
-    if not memory.empty and "module" not in memory.columns:
-        memory = memory.assign(module="")
     return lim.limit_for(
         metric,
         labels,

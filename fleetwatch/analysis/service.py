@@ -48,7 +48,20 @@ PEER_MIN_SCALE = {
     "cpu_utilization_ratio": 0.05,
     "gpu_utilization_ratio": 0.05,
 }
-HORIZONS_S = {"1h": 3600.0, "24h": 86400.0}
+# Risk horizons: 1 h (critical), the warning horizon (warning), 24 h (reported).
+HORIZONS_S = {"1h": 3600.0, "warn": 2 * 3600.0, "24h": 86400.0}
+# Anomalies and peer outliers say "look at this", not "this will fail": alone or together they
+# stay below the warning level; forecasts and broken states carry the failure risk.
+HEALTH_WEIGHTS = {
+    "anomaly": 0.3,
+    "peer": 0.3,
+    "forecast": 0.9,
+    "component_broken": 0.8,
+    "device_unhealthy": 0.7,
+    "restart_loop": 0.8,
+}
+RESTART_LOOP_WINDOW_POINTS = 15  # grid points (15 min at the default step)
+RESTART_LOOP_RESTARTS = 3.0
 
 
 @dataclass
@@ -130,13 +143,14 @@ def run_shard(
     clock.lap("score")
     context = _Context.read(store, settings, set(by_id))
     forecasts = _forecast(state, context, settings)
+    confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
     peers = _peers(state, by_id)
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
     summary.forecasts_crossing = _persist_forecasts(db, state, forecasts, now)
-    health = _health(state, step, peers, forecasts, context, devices, settings)
+    health = _health(state, step, peers, forecasts, confirmed, context, devices)
     summary.critical = _persist_health(db, health, now)
     _write_scores(store, health, step, state, by_id, end_ms)
     clock.lap("persist")
@@ -215,12 +229,13 @@ class _Context:
         states = latest("component_state", state="BROKEN")
         for r in states.to_dict("records") if not states.empty else []:
             if r["value"] >= 1:
-                broken.setdefault(str(r["device"]), []).append(str(r.get("component") or "?"))
+                component = r.get("component")
+                broken.setdefault(str(r["device"]), []).append(
+                    component if isinstance(component, str) else "?"
+                )
         healthy = latest("device_healthy")
         unhealthy = set() if healthy.empty else set(healthy.loc[healthy["value"] < 1, "device"])
         memory = latest("memory_total_bytes")
-        if not memory.empty and "module" not in memory.columns:
-            memory = memory.assign(module="")
         return cls(
             trips=lim.trip_points(latest("thermal_trip_point_celsius")),
             disk_totals=lim.totals(latest("disk_total_bytes"), ("device", "disk")),
@@ -274,6 +289,27 @@ def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) 
         ),
     )
     return _Forecasts(index, found, result)
+
+
+def _confirm_crossings(
+    state: ShardState, forecasts: _Forecasts, end_ms: int, confirm_s: float
+) -> np.ndarray:
+    """Per forecast row: has a crossing been forecast without a break for ``confirm_s``?
+
+    A load burst can point a short trend at the trip point for a few minutes; a real runaway
+    keeps pointing there. Only confirmed crossings raise a device's risk.
+    """
+    if forecasts.result is None:
+        return np.zeros(0, dtype=bool)
+    rows = forecasts.rows
+    crossing = forecasts.result.crossing_expected
+    since = state.crossing_since_ms
+    since[rows] = np.where(crossing, np.where(np.isnan(since[rows]), end_ms, since[rows]), np.nan)
+    others = np.ones(state.n_series, dtype=bool)
+    others[rows] = False
+    since[others] = np.nan
+    with np.errstate(invalid="ignore"):
+        return np.asarray(crossing & (end_ms - since[rows] >= confirm_s * 1000), dtype=bool)
 
 
 def _last_finite(window: np.ndarray) -> np.ndarray:
@@ -453,9 +489,9 @@ def _health(
     step: Step,
     peers: np.ndarray,
     forecasts: _Forecasts,
+    confirmed: np.ndarray,
     context: _Context,
     devices: list[Device],
-    settings: AnalysisSettings,
 ) -> _Health:
     position = {d.id: i for i, d in enumerate(devices)}
     n = len(devices)
@@ -465,10 +501,10 @@ def _health(
     peer, peer_row = _per_device_max(peers, series_device, n)
     ttt = np.full(state.n_series, np.inf)
     if forecasts.result is not None:
-        ttt[forecasts.rows] = np.where(
-            forecasts.result.crossing_expected, forecasts.result.time_to_threshold, np.inf
-        )
+        # The late end of the interval: a device is flagged when even the slow case crosses.
+        ttt[forecasts.rows] = np.where(confirmed, forecasts.result.upper, np.inf)
     soonest, forecast_row = _per_device_min(ttt, series_device, n)
+    restarts, restart_row = _per_device_max(_restart_pressure(state), series_device, n)
     broken = np.array([1.0 if d.id in context.broken else 0.0 for d in devices])
     unhealthy = np.array([1.0 if d.id in context.unhealthy else 0.0 for d in devices])
     risk: dict[str, np.ndarray] = {}
@@ -478,32 +514,52 @@ def _health(
             {
                 "anomaly": anomaly,
                 "peer": peer,
-                "forecast": models.forecast_pressure(soonest, seconds),
+                "forecast": _pressure(soonest, seconds, horizon),
                 "component_broken": broken,
                 "device_unhealthy": unhealthy,
-            }
+                "restart_loop": restarts,
+            },
+            weights=HEALTH_WEIGHTS,
         )
         risk[horizon] = scores.risk
         tops = scores.top_signals  # the 24 h view explains the status
+    signal_rows = {
+        "anomaly": anomaly_row,
+        "peer": peer_row,
+        "forecast": forecast_row,
+        "restart_loop": restart_row,
+    }
     described = [
         [
-            _describe(
-                name,
-                share,
-                i,
-                state,
-                anomaly_row,
-                peer_row,
-                forecast_row,
-                forecasts,
-                context,
-                devices,
-            )
+            _describe(name, share, i, state, signal_rows, forecasts, context, devices)
             for name, share in top
         ]
         for i, top in enumerate(tops)
     ]
     return _Health(devices, risk, described, anomaly)
+
+
+def _pressure(soonest: np.ndarray, seconds: float, horizon: str) -> np.ndarray:
+    """Forecast signal for one horizon: the alerting horizons count a crossing inside them
+    only; the 24 h view lets the pressure fade beyond the horizon, for planning."""
+    if horizon == "24h":
+        return models.forecast_pressure(soonest, seconds)
+    return np.asarray(soonest <= seconds, dtype=np.float64)
+
+
+def _restart_pressure(state: ShardState) -> np.ndarray:
+    """Per series: restarts counted in the recent window, as a share of a restart loop."""
+    pressure = np.zeros(state.n_series)
+    rows = [i for i, (metric, _) in enumerate(state.keys) if metric == "module_restarts_total"]
+    if not rows:
+        return pressure
+    recent = state.window[rows, -RESTART_LOOP_WINDOW_POINTS:]
+    with np.errstate(all="ignore"):
+        # Counters only grow; a drop is a runtime restart (new instance), not negative restarts.
+        steps = np.diff(recent, axis=1)
+        increase = np.nansum(np.where(steps > 0, steps, 0.0), axis=1)
+    pressure[rows] = np.clip(increase / RESTART_LOOP_RESTARTS, 0.0, 1.0)
+    return pressure
 
 
 def _per_device_max(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -531,22 +587,22 @@ def _describe(
     share: float,
     device: int,
     state: ShardState,
-    anomaly_row: np.ndarray,
-    peer_row: np.ndarray,
-    forecast_row: np.ndarray,
+    signal_rows: dict[str, np.ndarray],
     forecasts: _Forecasts,
     context: _Context,
     devices: list[Device],
 ) -> dict[str, Any]:
     """A top signal in words, with the series behind it."""
     entry: dict[str, Any] = {"signal": name, "contribution": share, "metric": None, "labels": {}}
-    row = {"anomaly": anomaly_row, "peer": peer_row, "forecast": forecast_row}.get(name)
+    row = signal_rows.get(name)
     if row is not None and row[device] >= 0:
         metric, labels = state.keys[int(row[device])]
         entry["metric"], entry["labels"] = metric, dict(labels)
         subject = _subject(metric, dict(labels))
         if name == "anomaly":
             entry["detail"] = f"{subject} behaves unusually"
+        elif name == "restart_loop":
+            entry["detail"] = f"{subject}: module restarting repeatedly"
         elif name == "peer":
             entry["detail"] = f"{subject} differs from its cohort"
         else:
@@ -590,11 +646,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def status_for(risk_1h: float, risk_24h: float) -> str:
-    """critical: likely to fail within the hour; warning: likely within the day."""
+def status_for(risk_1h: float, risk_warn: float) -> str:
+    """critical: likely to fail within the hour; warning: within the warning horizon (2 h).
+
+    A crossing forecast further out stays in ``risk_24h`` for planning but pages nobody: a
+    trend extrapolated for many hours is a season as often as a fault.
+    """
     if risk_1h >= 0.6:
         return "critical"
-    if risk_24h >= 0.6:
+    if risk_warn >= 0.6:
         return "warning"
     return "ok"
 
@@ -609,7 +669,7 @@ def _persist_health(db: Session, health: _Health, now: datetime) -> int:
     critical = 0
     for i, device in enumerate(health.devices):
         r1, r24 = float(health.risk["1h"][i]), float(health.risk["24h"][i])
-        status = status_for(r1, r24)
+        status = status_for(r1, float(health.risk["warn"][i]))
         critical += status == "critical"
         row = existing.get(device.id)
         if row is None:
@@ -637,6 +697,8 @@ def _write_scores(
             Sample("fleetwatch_anomaly_score", labels, float(health.device_anomaly[i]), ts)
         )
         for horizon, risk in health.risk.items():
+            if horizon == "warn":
+                continue
             samples.append(
                 Sample(
                     "fleetwatch_device_risk_ratio",

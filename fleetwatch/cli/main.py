@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fleetwatch.cli import agent, api, bench, collect, dashboard, db, demo, worker
+from fleetwatch.cli import agent, api, bench, collect, dashboard, db, demo, evaluate, worker
 from fleetwatch.cli.common import state
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("api")(api.serve)
 app.add_typer(api.token_app, name="token")
 app.command("demo")(demo.demo)
 app.command("dashboard")(dashboard.dashboard)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def main() -> None:
