@@ -133,16 +133,32 @@ def _as_decimal(values: Sequence[float], scale: int) -> list[int] | None:
 def series_major(samples: Sequence[Sample]) -> list[Sample]:
     """The order :func:`decode` returns a batch in: grouped by series, series in order of first
     appearance, each series' samples in their original order (receivers report by this index)."""
-    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sample]] = {}
-    for s in samples:
-        groups.setdefault((s.name, tuple(sorted(s.labels.items()))), []).append(s)
-    return [s for group in groups.values() for s in group]
+    return [s for group in _group(samples).values() for s in group]
 
 
 def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int = 6) -> bytes:
     """Encode a batch losslessly. ``compression`` is lzma (densest, for the uplink), zlib
     (faster, at ``level``) or none."""
-    strings: dict[str, int] = {}
+    if compression not in ("lzma", "zlib", "none"):
+        raise ValueError(f"unknown compression {compression!r}; use lzma, zlib or none")
+    raw = _raw(samples)
+    header = bytearray(MAGIC)
+    if compression == "lzma":
+        header.append(COMPRESS_LZMA)
+        payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    elif compression == "zlib":
+        header.append(COMPRESS_ZLIB)
+        payload = zlib.compress(raw, level)
+    else:
+        header.append(COMPRESS_NONE)
+        payload = raw
+    _put_varint(header, len(raw))
+    return bytes(header) + payload
+
+
+def _group(
+    samples: Sequence[Sample],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], list[Sample]]:
     series: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sample]] = {}
     for s in samples:
         key = (s.name, tuple(sorted(s.labels.items())))
@@ -151,6 +167,12 @@ def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int =
             series[key] = [s]
         else:
             points.append(s)
+    return series
+
+
+def _raw(samples: Sequence[Sample]) -> bytes:
+    """The uncompressed payload: string table, series heads, timestamp and value columns."""
+    strings: dict[str, int] = {}
 
     def sid(text: str) -> int:
         idx = strings.get(text)
@@ -158,10 +180,9 @@ def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int =
             idx = strings[text] = len(strings)
         return idx
 
-    heads = bytearray()
-    stamps = bytearray()
-    values = bytearray()
+    heads, stamps, values = bytearray(), bytearray(), bytearray()
     base = min((s.timestamp_ms for s in samples), default=0)
+    series = _group(samples)
     _put_varint(heads, len(series))
     for (name, labels), points in series.items():
         _put_varint(heads, sid(name))
@@ -172,15 +193,12 @@ def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int =
         _put_varint(heads, len(points))
         floats = [float(p.value) for p in points]
         mode, decimals, ints = _value_mode(floats)
-        heads.append(mode)
-        if mode == MODE_DECIMAL:
-            heads.append(decimals)
+        heads += bytes((mode, decimals)) if mode == MODE_DECIMAL else bytes((mode,))
         _encode_timestamps(stamps, [p.timestamp_ms for p in points], base)
         if mode == MODE_XOR:
             _encode_xor(values, floats)
         else:
             _encode_int_deltas(values, ints)
-
     raw = bytearray()
     _put_varint(raw, _zigzag(base))
     _put_varint(raw, len(strings))
@@ -188,23 +206,7 @@ def encode(samples: Sequence[Sample], *, compression: str = "lzma", level: int =
         data = text.encode()
         _put_varint(raw, len(data))
         raw += data
-    raw += heads
-    raw += stamps
-    raw += values
-    header = bytearray(MAGIC)
-    if compression == "lzma":
-        header.append(COMPRESS_LZMA)
-        payload = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-    elif compression == "zlib":
-        header.append(COMPRESS_ZLIB)
-        payload = zlib.compress(bytes(raw), level)
-    elif compression == "none":
-        header.append(COMPRESS_NONE)
-        payload = bytes(raw)
-    else:
-        raise ValueError(f"unknown compression {compression!r}; use lzma, zlib or none")
-    _put_varint(header, len(raw))
-    return bytes(header) + payload
+    return bytes(raw + heads + stamps + values)
 
 
 def _encode_timestamps(out: bytearray, stamps: list[int], base: int) -> None:
