@@ -171,7 +171,7 @@ def _ingest(
             body.decode("utf-8", "surrogateescape"), precision=precision, now_ms=now_ms()
         )
         samples, lines = parsed.samples, parsed.lines
-        errors += [IngestError(line=e.line, message=e.message) for e in parsed.errors]
+        errors += [IngestError(line=e.line, index=None, message=e.message) for e in parsed.errors]
 
     def where(i: int) -> IngestError:
         return IngestError(line=lines[i] if lines is not None else None, index=i, message="")

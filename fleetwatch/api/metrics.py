@@ -9,8 +9,9 @@ labels plus parallel arrays of epoch-millisecond timestamps and values.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
@@ -27,6 +28,8 @@ from fleetwatch.api.errors import ApiError, error_responses
 from fleetwatch.settings import Settings
 from fleetwatch.store import AGGREGATIONS, Aggregation, MetricsStore, StoreError, StoreUnavailable
 from fleetwatch.telemetry import LABEL_NAME_RE, METRIC_NAME_RE
+
+T = TypeVar("T")
 
 router = APIRouter(
     prefix="/metrics", tags=["metrics"], dependencies=[Depends(reject_unknown_query_params)]
@@ -151,7 +154,7 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _store_call(fn: Any, **kwargs: Any) -> pd.DataFrame:
+def _store_call(fn: Callable[..., T], **kwargs: Any) -> T:
     try:
         return fn(**kwargs)
     except StoreUnavailable as exc:

@@ -105,7 +105,7 @@ def _check_broker(request: Request) -> CheckResult:
     def connect() -> None:
         from kombu.connection import Connection
 
-        with Connection(celery.broker_url, connect_timeout=2) as conn:
+        with Connection(celery.broker_url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=2)
 
     return _check(connect)

@@ -8,6 +8,7 @@ headers, response schemas, rejection of invalid input, auth). The counts of the 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,5 +167,7 @@ def _report(calls: Counter[tuple[str, str, int]], failures: list[str]) -> None:
     print("by mode: " + ", ".join(f"{m}: {n}" for m, n in sorted(by_mode.items())))
     print("by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(by_status.items())))
     print(f"operations answering 2xx at least once: {len(ok_ops)}; check failures: {len(failures)}")
-    for failure in failures[:10]:
-        print("FAILURE", failure)
+    for failure in failures[:50]:
+        head = failure.splitlines()[0].split(":")[0]
+        codes = sorted(set(re.findall(r"- (ST\d+ [^\n]+)", failure)))
+        print("FAILURE", head, "|", "; ".join(codes))
