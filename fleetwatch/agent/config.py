@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 LaneName = Literal["health", "thermal", "bulk"]
+DEFAULT_SHARES: dict[LaneName, float] = {"health": 0.5, "thermal": 0.3, "bulk": 0.2}
 
 
 class CollectorInstance(BaseModel):
@@ -96,6 +97,15 @@ class AgentSettings(BaseModel):
         description="wait until a lane's oldest sample is this old before sending a partial "
         "batch (longer batches compress better); a full batch goes at once",
     )
+    drain_order: Literal["strict", "shared"] = Field(
+        "strict",
+        description="strict: health, then thermal, then bulk; shared: each request gives every "
+        "lane its lane_shares of the batch (unused share goes to the others, in lane order)",
+    )
+    lane_shares: dict[LaneName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SHARES),
+        description="fraction of each request per lane when drain_order is shared",
+    )
     bandwidth_bytes_per_s: float | None = Field(
         None, gt=0, description="average uplink bytes/s including HTTP overhead; none = no cap"
     )
@@ -132,6 +142,8 @@ class AgentSettings(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"collector instance names must be unique; give `name` to {dupes}")
+        if any(v < 0 for v in self.lane_shares.values()) or sum(self.lane_shares.values()) <= 0:
+            raise ValueError("lane_shares must be non-negative and not all zero")
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError("retry_max_s must not be below retry_initial_s")
         return self

@@ -7,6 +7,7 @@ else. After an outage the backlog drains in that order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from fleetwatch.telemetry import Sample
@@ -51,6 +52,27 @@ def lane_of(name: str) -> Lane:
     if any(hint in name for hint in _THERMAL_HINTS):
         return "thermal"
     return "bulk"
+
+
+def lane_quotas(
+    limit: int, backlog: Mapping[Lane, int], shares: Mapping[Lane, float] | None = None
+) -> dict[Lane, int]:
+    """How many samples of each lane go into one request of ``limit`` samples.
+
+    Strict priority (``shares`` None) fills the request in lane order. With shares, each lane
+    first gets its fraction of the request (at most its backlog); what is left over goes to the
+    lanes that still have backlog, in lane order, so a request is never sent half empty."""
+    total_share = sum(shares.values()) if shares else 0.0
+    quotas: dict[Lane, int] = {}
+    for lane in LANES:
+        share = (shares or {}).get(lane, 0.0) / total_share if total_share else 0.0
+        quotas[lane] = min(backlog.get(lane, 0), int(limit * share))
+    spare = limit - sum(quotas.values())
+    for lane in LANES:
+        extra = min(spare, backlog.get(lane, 0) - quotas[lane])
+        quotas[lane] += extra
+        spare -= extra
+    return quotas
 
 
 def split_by_lane(samples: list[Sample], forced: Lane | None = None) -> dict[Lane, list[Sample]]:

@@ -37,7 +37,7 @@ from fleetwatch.agent.bandwidth import TokenBucket, wire_bytes
 from fleetwatch.agent.buffer import Batch, DiskBuffer
 from fleetwatch.agent.config import AgentSettings, CollectorInstance
 from fleetwatch.agent.deadband import Deadband
-from fleetwatch.agent.lanes import LANES, lane_of, split_by_lane
+from fleetwatch.agent.lanes import LANES, lane_of, lane_quotas, split_by_lane
 from fleetwatch.agent.observe import StatusServer
 from fleetwatch.agent.spool import SpoolCollector
 from fleetwatch.agent.uplink import Request, SendResult, Uplink, build_uplink
@@ -276,16 +276,15 @@ class Agent:
         return False
 
     def ship_once(self) -> str:
-        """Send one request of the oldest unsent samples, highest lane first.
+        """Send one request of the oldest unsent samples, highest lane first (or by lane shares).
 
         Returns ``idle`` (nothing buffered), ``accepted``, ``rejected`` or ``retry``."""
-        limit = self._sample_limit()
+        backlog = {lane: st.samples for lane, st in self.buffer.stats().items()}
+        shares = self.settings.lane_shares if self.settings.drain_order == "shared" else None
+        quotas = lane_quotas(self._sample_limit(), backlog, shares)
         batches: list[Batch] = []
         for lane in LANES:
-            taken = sum(len(b.samples) for b in batches)
-            if taken >= limit:
-                break
-            batch = self.buffer.read(lane, limit - taken)
+            batch = self.buffer.read(lane, quotas[lane]) if quotas[lane] > 0 else None
             if batch is not None:
                 batches.append(batch)
         if not batches:
