@@ -20,7 +20,7 @@ _BUDGET = re.compile(r"^\d+%?$")
 class PolicyCondition(BaseModel):
     """When a policy fires. Every condition given must hold (AND); give at least one."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
     risk_1h_gte: float | None = Field(default=None, ge=0, le=1, description="risk_1h at or above")
     risk_24h_gte: float | None = Field(default=None, ge=0, le=1, description="risk_24h at or above")
@@ -47,10 +47,40 @@ class PolicyCondition(BaseModel):
 
     @model_validator(mode="after")
     def _something(self) -> PolicyCondition:
-        given = self.model_dump(exclude_defaults=True)
-        if not given:
-            raise ValueError("a policy condition needs at least one field")
+        # An empty condition would match every device: refuse it (and say so in the schema).
+        if not any(getattr(self, f) is not None for f in _EFFECTIVE) and not self.recovered:
+            raise ValueError(f"give at least one of {', '.join(_EFFECTIVE)} or recovered=true")
+        for name in ("forecast_metric", "forecast_limit"):
+            if getattr(self, name) is not None and self.forecast_within_s is None:
+                raise ValueError(f"{name} narrows forecast_within_s, which is missing")
         return self
+
+
+_EFFECTIVE = (
+    "risk_1h_gte",
+    "risk_24h_gte",
+    "status_in",
+    "forecast_within_s",
+    "alert_name",
+    "alert_severity_in",
+)
+_NOT_NULL = {"not": {"type": "null"}}
+_NEEDS_WINDOW = {
+    "anyOf": [
+        {"properties": {f: {"type": "null"} for f in ("forecast_metric", "forecast_limit")}},
+        {"required": ["forecast_within_s"], "properties": {"forecast_within_s": _NOT_NULL}},
+    ]
+}
+PolicyCondition.model_config["json_schema_extra"] = {
+    "allOf": [
+        {
+            "anyOf": [{"required": [f], "properties": {f: _NOT_NULL}} for f in _EFFECTIVE]
+            + [{"required": ["recovered"], "properties": {"recovered": {"const": True}}}]
+        },
+        _NEEDS_WINDOW,
+    ]
+}
+PolicyCondition.model_rebuild(force=True)
 
 
 class Policy(BaseModel):
@@ -151,13 +181,16 @@ class GreengrassActuatorSettings(BaseModel):
 class Workload(BaseModel):
     """A workload whose replicas fleetwatch may suggest scaling, with its load per replica."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
 
-    name: str
+    name: str = Field(..., min_length=1, max_length=200)
     site: str | None = Field(default=None, description="site it runs at; none = every site")
-    replicas: int = Field(..., ge=0, description="replicas running now")
+    replicas: int = Field(..., ge=0, le=1_000_000, description="replicas running now")
     per_replica_load: float = Field(
-        ..., gt=0, description="share of one healthy node one replica uses (0.25 = a quarter)"
+        ...,
+        ge=0.001,
+        le=1000,
+        description="share of one healthy node one replica uses (0.25 = a quarter)",
     )
 
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from fleetwatch.db import utcnow
 from fleetwatch.settings import Settings
 
 router = APIRouter(tags=["hints"])
+_ID = r"^[^\n\r\x00/]{1,253}$"
 
 
 def placement_hints(
@@ -66,7 +67,7 @@ def _scoped(principal: Principal, site: str | None) -> str | None:
 
 @router.get("/hints/placement", response_model=list[PlacementOut])
 def placement(
-    site: str | None = None,
+    site: str | None = Query(None, pattern=_ID),
     advice: str | None = Query(None, pattern="^(avoid|neutral|prefer)$"),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
@@ -79,7 +80,7 @@ def placement(
 
 @router.get("/hints/placement/{node}", response_model=PlacementOut, responses=error_responses(404))
 def placement_of(
-    node: str,
+    node: str = Path(..., pattern=_ID),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
@@ -92,7 +93,7 @@ def placement_of(
 
 @router.get("/hints/capacity", response_model=list[SiteCapacityOut])
 def capacity(
-    site: str | None = None,
+    site: str | None = Query(None, pattern=_ID),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
@@ -105,7 +106,7 @@ def capacity(
 @router.post("/hints/scaling", response_model=list[SiteCapacityOut])
 def scaling(
     body: ScalingIn,
-    site: str | None = None,
+    site: str | None = Query(None, pattern=_ID),
     db: Session = Depends(get_db),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),

@@ -7,6 +7,8 @@ Reading needs scope ``read``; approving, rejecting, pausing and managing policie
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -29,10 +31,28 @@ from fleetwatch.actions.schemas import (
 from fleetwatch.api.deps import Principal, get_db, get_settings, require_scope
 from fleetwatch.api.errors import ApiError, error_responses
 from fleetwatch.db import utcnow
+from fleetwatch.plugins.actuator import ActionKind
 from fleetwatch.settings import Settings
 
 router = APIRouter(tags=["actions"])
 _NAME = Path(..., pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+_ID = r"^[^\n\r\x00/]{1,200}$"
+_OFFSET = Query(0, ge=0, le=10_000_000)
+_ACTION_ID = Path(..., ge=1, le=2**31 - 1)
+_DEVICE_ID = Path(..., pattern=_ID)
+ActionState = Literal[
+    "planned",
+    "pending",
+    "approved",
+    "applying",
+    "in_progress",
+    "applied",
+    "refused",
+    "rejected",
+    "failed",
+    "escalated",
+    "superseded",
+]
 
 
 def _site(principal: Principal, site: str | None) -> str | None:
@@ -51,12 +71,12 @@ def _own(principal: Principal, row: Action | None, action_id: int) -> Action:
 
 @router.get("/actions", response_model=ActionPage)
 def list_actions(
-    state: list[str] | None = Query(None, description="planned, pending, applied, refused, ..."),
-    site: str | None = None,
-    device: str | None = None,
-    kind: str | None = None,
+    state: list[ActionState] | None = Query(None, description="filter by state"),
+    site: str | None = Query(None, pattern=_ID),
+    device: str | None = Query(None, pattern=_ID),
+    kind: ActionKind | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = _OFFSET,
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("read")),
 ) -> ActionPage:
@@ -76,12 +96,12 @@ def list_actions(
 
 @router.get("/actions/audit", response_model=AuditPage)
 def audit_log(
-    site: str | None = None,
-    device: str | None = None,
-    event: str | None = Query(None, examples=["refused"]),
-    action_id: int | None = None,
+    site: str | None = Query(None, pattern=_ID),
+    device: str | None = Query(None, pattern=_ID),
+    event: str | None = Query(None, pattern=r"^[a-z_]{1,32}$", examples=["refused"]),
+    action_id: int | None = Query(None, ge=1, le=2**31 - 1),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = _OFFSET,
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("read")),
 ) -> AuditPage:
@@ -122,7 +142,7 @@ def _decide(
     "/actions/{action_id}/approve", response_model=ActionOut, responses=error_responses(404, 409)
 )
 def approve(
-    action_id: int,
+    action_id: int = _ACTION_ID,
     body: DecisionIn = DecisionIn(),
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("actions")),
@@ -135,7 +155,7 @@ def approve(
     "/actions/{action_id}/reject", response_model=ActionOut, responses=error_responses(404, 409)
 )
 def reject(
-    action_id: int,
+    action_id: int = _ACTION_ID,
     body: DecisionIn = DecisionIn(),
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("actions")),
@@ -228,7 +248,7 @@ class AgentHold(BaseModel):
 
 @router.get("/actions/agent/{device_id}/hold", response_model=AgentHold)
 def agent_hold(
-    device_id: str,
+    device_id: str = _DEVICE_ID,
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("ingest")),
 ) -> AgentHold:
@@ -242,7 +262,7 @@ def agent_hold(
     "/actions/agent/{device_id}/release-ack", status_code=204, responses=error_responses(404)
 )
 def agent_release_ack(
-    device_id: str,
+    device_id: str = _DEVICE_ID,
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("ingest")),
 ) -> Response:
@@ -305,7 +325,7 @@ def delete_policy(
 # Declared last: /actions/{action_id} must not shadow /actions/pauses and the others.
 @router.get("/actions/{action_id}", response_model=ActionOut, responses=error_responses(404))
 def get_action(
-    action_id: int,
+    action_id: int = _ACTION_ID,
     db: Session = Depends(get_db),
     principal: Principal = Depends(require_scope("read")),
 ) -> ActionOut:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetwatch.actions.config import Workload
 
@@ -76,9 +76,11 @@ class PauseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,100}$", examples=["firmware-freeze"])
-    site_id: str | None = Field(None, description="pause one site; null pauses every site")
+    site_id: str | None = Field(
+        None, pattern=r"^[^\n\r\x00/]{1,200}$", description="one site; null pauses every site"
+    )
     reason: str = Field("", max_length=2000)
-    expires_at: datetime | None = Field(None, description="lifted by itself at this time")
+    expires_at: AwareDatetime | None = Field(None, description="lifted by itself at this time")
 
 
 class PauseOut(BaseModel):

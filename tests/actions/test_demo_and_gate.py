@@ -116,3 +116,21 @@ def test_pauses_storms_and_hold_expiry() -> None:
     assert check.active and check.started and check.flagged == 5
     small = gate.check_storm(calm.sites["s"], {"a", "b"}, calm.settings, T0)
     assert not small.active  # under storm_min_devices
+
+
+def test_a_condition_that_would_match_every_device_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from fleetwatch.actions.config import PolicyCondition
+
+    for bad in (
+        {},
+        {"recovered": False},
+        {"forecast_metric": "temperature_*"},
+        {"risk_1h_gte": None},
+    ):
+        with pytest.raises(ValidationError):
+            PolicyCondition.model_validate(bad)
+    ok = PolicyCondition.model_validate({"forecast_within_s": 600, "forecast_metric": "temp*"})
+    assert ok.forecast_metric == "temp*"
