@@ -146,6 +146,7 @@ def _query_load(
     time_limit_s: float,
 ) -> list[float]:
     latencies: list[float] = []
+    issued = [0]
     lock = threading.Lock()
     deadline = time.monotonic() + time_limit_s
     params = {
@@ -159,8 +160,9 @@ def _query_load(
             i = offset
             while time.monotonic() < deadline:
                 with lock:
-                    if len(latencies) >= count:
+                    if issued[0] >= count:
                         return
+                    issued[0] += 1
                 began = time.perf_counter()
                 response = client.get(
                     "/api/v1/metrics/range",

@@ -17,6 +17,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleetwatch.api.deps import (
@@ -32,6 +33,7 @@ from fleetwatch.api.lineprotocol_parse import Precision, parse
 from fleetwatch.api.probes import INGESTED
 from fleetwatch.api.ratelimit import TokenBucketLimiter
 from fleetwatch.fleet import service as fleet
+from fleetwatch.fleet.models import Device
 from fleetwatch.settings import Settings
 from fleetwatch.store import MetricsStore, StoreError, StoreUnavailable
 from fleetwatch.telemetry import Sample, now_ms, partition
@@ -218,8 +220,12 @@ def _mark_seen(db: Session, samples: Sequence[Sample]) -> None:
     for sample in samples:
         if newest.get(sample.device, -1) < sample.timestamp_ms:
             newest[sample.device] = sample.timestamp_ms
-    seen = {d: datetime.fromtimestamp(ts / 1000, tz=UTC) for d, ts in newest.items()}
-    fleet.mark_seen(db=db, seen=seen)
+    # One query finds the registered ones (and loads them, so mark_seen needs no more reads).
+    known = set(db.scalars(select(Device.id).where(Device.id.in_(list(newest)))))
+    seen = {d: datetime.fromtimestamp(newest[d] / 1000, tz=UTC) for d in known}
+    if seen:
+        db.scalars(select(Device).where(Device.id.in_(list(seen)))).all()
+        fleet.mark_seen(db=db, seen=seen)
 
 
 @router.post(

@@ -13,7 +13,6 @@ Blank lines and ``#`` comments are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,6 +61,7 @@ def parse(text: str, *, precision: Precision = "ms", now_ms: int) -> ParseResult
     out = ParseResult()
     # Bytes that were not UTF-8 arrive as lone surrogates (decoded with "surrogateescape").
     check_utf8 = _SURROGATE.search(text) is not None
+    heads: dict[str, tuple[str, dict[str, str]]] = {}  # a series' head repeats across a batch
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -70,15 +70,19 @@ def parse(text: str, *, precision: Precision = "ms", now_ms: int) -> ParseResult
             out.errors.append(ParseError(number, "line is not valid UTF-8"))
             continue
         try:
-            for sample in _parse_line(line, num, den, now_ms):
-                out.samples.append(sample)
-                out.lines.append(number)
+            samples = _parse_line(line, num, den, now_ms, heads)
         except LineError as exc:
             out.errors.append(ParseError(number, str(exc)))
+            continue
+        out.samples.extend(samples)
+        out.lines.extend([number] * len(samples))
     return out
 
 
-def _parse_line(line: str, num: int, den: int, now_ms: int) -> Iterator[Sample]:
+def _parse_line(
+    line: str, num: int, den: int, now_ms: int, heads: dict[str, tuple[str, dict[str, str]]]
+) -> list[Sample]:
+    """The samples of one line, all or none (a bad field drops its whole line)."""
     if "\\" in line or '"' in line:
         head, fields_text, stamp = _split_escaped(line)
     else:
@@ -87,13 +91,20 @@ def _parse_line(line: str, num: int, den: int, now_ms: int) -> Iterator[Sample]:
             raise LineError(_shape_message(line))
         head, fields_text = parts[0], parts[1]
         stamp = parts[2] if len(parts) == 3 else None
-    measurement, labels = _parse_head(head)
+    parsed_head = heads.get(head)
+    if parsed_head is None:
+        parsed_head = heads[head] = _parse_head(head)
+    measurement, labels = parsed_head
     timestamp_ms = _parse_timestamp(stamp, num, den, now_ms)
-    fields = _parse_fields(fields_text)
-    # Validate every field before yielding, so a line is taken whole or not at all.
-    for key, value in fields:
-        name = measurement if key == "value" else f"{measurement}_{key}"
-        yield Sample(name, labels, value, timestamp_ms)
+    if fields_text.startswith("value=") and "," not in fields_text:
+        # The common line: one float field named value.
+        return [Sample(measurement, labels, _field_value("value", fields_text[6:]), timestamp_ms)]
+    return [
+        Sample(
+            measurement if key == "value" else f"{measurement}_{key}", labels, value, timestamp_ms
+        )
+        for key, value in _parse_fields(fields_text)
+    ]
 
 
 def _shape_message(line: str) -> str:
@@ -110,13 +121,13 @@ def _clip(text: str, limit: int = 80) -> str:
 def _parse_timestamp(stamp: str | None, num: int, den: int, now_ms: int) -> int:
     if stamp is None:
         return now_ms
-    try:
-        value = int(stamp)
-    except ValueError:
-        raise LineError(f"timestamp {_clip(stamp)!r} is not an integer") from None
-    if value < 0:
-        raise LineError(f"timestamp {value} is negative")
-    return value * num // den
+    if not (stamp.isascii() and stamp.isdigit()):
+        digits = stamp[1:]
+        if stamp.startswith("-") and digits.isascii() and digits.isdigit():
+            raise LineError(f"timestamp {stamp} is negative")
+        raise LineError(f"timestamp {_clip(stamp)!r} is not an integer")
+    value = int(stamp)
+    return value if num == den else value * num // den
 
 
 def _parse_head(head: str) -> tuple[str, dict[str, str]]:
@@ -150,6 +161,13 @@ def _parse_fields(text: str) -> list[tuple[str, float]]:
 
 
 def _field_value(key: str, text: str) -> float:
+    if "_" not in text and " " not in text:  # Python's float() would take "1_0" and " 1"
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if not text:
+        raise LineError(f"field {key!r} has no value")
     if text.startswith('"'):
         raise LineError(f"field {key!r} is a string; only numbers and booleans are metrics")
     if text in _TRUE:
@@ -158,10 +176,7 @@ def _field_value(key: str, text: str) -> float:
         return 0.0
     if _INT_RE.match(text):
         return float(int(text[:-1]))
-    try:
-        return float(text)
-    except ValueError:
-        raise LineError(f"field {key!r} value {_clip(text)!r} is not a number") from None
+    raise LineError(f"field {key!r} value {_clip(text)!r} is not a number")
 
 
 # Escapes --------------------------------------------------------------------------------------

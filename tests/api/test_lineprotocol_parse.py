@@ -65,6 +65,9 @@ def test_malformed_shapes_are_each_reported() -> None:
         "m value=1 -5",
         "m value=1 1.5",
         ",device=a value=1",
+        "m value=1_0 5",
+        "m value=1 1_000",
+        "m value=1 ٣",
     ]
     result = parse("\n".join(bad), now_ms=0)
     assert result.samples == []
