@@ -31,11 +31,7 @@ def device_views(
         h.device_id: h
         for h in db.scalars(select(DeviceHealth).where(DeviceHealth.device_id.in_(wanted)))
     }
-    forecasts: dict[str, list[ForecastView]] = {}
-    for fc in db.scalars(
-        select(Forecast).where(Forecast.device_id.in_(wanted), Forecast.will_cross.is_(True))
-    ):
-        forecasts.setdefault(fc.device_id, []).append(_forecast_view(fc, now))
+    forecasts = _crossing_forecasts(db, wanted, now)
     state = {
         s.device_id: s
         for s in db.scalars(
@@ -65,6 +61,18 @@ def device_views(
                 hold_expired=bool(st and not st.held and st.hold_expires_at is not None),
             )
         )
+    return out
+
+
+def _crossing_forecasts(
+    db: Session, device_ids: list[str], now: datetime
+) -> dict[str, list[ForecastView]]:
+    out: dict[str, list[ForecastView]] = {}
+    query = select(Forecast).where(
+        Forecast.device_id.in_(device_ids), Forecast.will_cross.is_(True)
+    )
+    for fc in db.scalars(query):
+        out.setdefault(fc.device_id, []).append(_forecast_view(fc, now))
     return out
 
 
