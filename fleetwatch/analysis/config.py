@@ -35,6 +35,9 @@ class AnalysisSettings(BaseModel):
     max_points_per_cycle: int = Field(
         1440, ge=1, description="grid points processed per cycle at most (catch-up in chunks)"
     )
+    season_buckets: int = Field(
+        24, ge=1, le=288, description="daily profile resolution of the detector (24 = hourly)"
+    )
     forecast_window_points: int = Field(
         120, ge=10, le=2000, description="trailing grid points the forecaster looks at"
     )
@@ -50,6 +53,9 @@ class AnalysisSettings(BaseModel):
     )
     forecast_reach: float = Field(
         3.0, gt=0, description="forecasts reach at most this many forecast windows ahead"
+    )
+    limits_refresh_s: float = Field(
+        300.0, ge=0, description="how often trip points and capacities are re-read"
     )
     disk_full_ratio: float = Field(
         0.01, ge=0, lt=1, description="a disk is full when free space falls to this share"

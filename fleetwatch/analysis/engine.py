@@ -52,10 +52,15 @@ class ShardState:
         self.index = {key: i for i, key in enumerate(self.keys)}
 
     @classmethod
-    def empty(cls, window_points: int, processed_until_ms: int) -> ShardState:
+    def empty(
+        cls,
+        window_points: int,
+        processed_until_ms: int,
+        config: models.DetectorConfig | None = None,
+    ) -> ShardState:
         return cls(
             keys=[],
-            detector=models.initial_state(0),
+            detector=models.initial_state(0, config),
             window=np.empty((0, window_points)),
             open=np.zeros(0, dtype=bool),
             peak=np.zeros(0),
@@ -109,8 +114,12 @@ class ShardState:
         arrays: dict[str, Any] = {name: getattr(self, name) for name in _STATE_ARRAYS}
         for name in _detector_arrays():
             arrays[f"det_{name}"] = getattr(self.detector, name)
+        # The window and the daily profile are most of the bytes; float32 keeps them exact to
+        # seven digits, far below the noise of any sensor.
+        arrays["window"] = self.window.astype(np.float32)
+        arrays["det_season"] = self.detector.season.astype(np.float32)
+        arrays["keys"] = np.frombuffer(_encode_keys(self.keys), dtype=np.uint8)
         meta = {
-            "keys": [[m, list(map(list, labels))] for m, labels in self.keys],
             "config": dataclasses.asdict(self.detector.config),
             "last_time": self.detector.last_time,
             "log_interval": self.detector.log_interval,
@@ -128,18 +137,48 @@ class ShardState:
                 config=models.DetectorConfig(**meta["config"]),
                 last_time=float(meta["last_time"]),
                 log_interval=float(meta["log_interval"]),
-                **{name: data[f"det_{name}"] for name in _detector_arrays()},
+                **{name: data[f"det_{name}"].astype(np.float64) for name in _detector_arrays()},
             )
             arrays = {name: data[name] for name in _STATE_ARRAYS}
-        keys: list[SeriesKey] = [
-            (m, tuple((k, v) for k, v in labels)) for m, labels in meta["keys"]
-        ]
+            arrays["window"] = arrays["window"].astype(np.float64)
+            keys = _decode_keys(bytes(data["keys"]))
         return cls(
             keys=keys,
             detector=detector,
             processed_until_ms=int(meta["processed_until_ms"]),
             **arrays,
         )
+
+
+def _encode_keys(keys: list[SeriesKey]) -> bytes:
+    """Series keys as NUL-separated text: metric, label count, then key/value pairs.
+
+    NUL cannot occur in a metric name or a label (sample validation refuses it), so the
+    encoding is unambiguous — and splitting one string is far cheaper than JSON per key.
+    """
+    parts: list[str] = []
+    for metric, labels in keys:
+        parts.append(metric)
+        parts.append(str(len(labels)))
+        for k, v in labels:
+            parts.append(k)
+            parts.append(v)
+    return "\0".join(parts).encode()
+
+
+def _decode_keys(blob: bytes) -> list[SeriesKey]:
+    if not blob:
+        return []
+    parts = blob.decode().split("\0")
+    keys: list[SeriesKey] = []
+    i = 0
+    while i < len(parts):
+        metric, n = parts[i], int(parts[i + 1])
+        i += 2
+        labels = tuple(zip(parts[i : i + 2 * n : 2], parts[i + 1 : i + 2 * n : 2], strict=True))
+        keys.append((metric, labels))
+        i += 2 * n
+    return keys
 
 
 def _detector_arrays() -> list[str]:

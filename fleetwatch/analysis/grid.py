@@ -54,15 +54,7 @@ def to_grid(
             continue
         df = df.loc[inside, [*label_cols, "value"]]
         bucket = (ms[inside] - first) // step_ms
-        labels = df[label_cols].fillna("").astype(str)
-        codes, uniques = (
-            pd.factorize(pd.MultiIndex.from_frame(labels))
-            if label_cols
-            else (
-                np.zeros(len(df), dtype=np.int64),
-                [()],
-            )
-        )
+        codes, uniques = _series_codes(df, label_cols)
         sums = np.zeros((len(uniques), n_steps))
         counts = np.zeros((len(uniques), n_steps))
         np.add.at(sums, (codes, bucket), df["value"].to_numpy(dtype=np.float64))
@@ -70,7 +62,34 @@ def to_grid(
         with np.errstate(invalid="ignore", divide="ignore"):
             blocks.append(np.where(counts > 0, sums / counts, np.nan))
         for values in uniques:
-            pairs = tuple((k, v) for k, v in zip(label_cols, values, strict=True) if v != "")
+            pairs = tuple((k, v) for k, v in zip(label_cols, values, strict=True) if v)
             keys.append((metric, pairs))
     matrix = np.vstack(blocks) if blocks else np.empty((0, n_steps))
     return GridBatch(keys=keys, values=matrix, times_ms=times)
+
+
+def _series_codes(
+    df: pd.DataFrame, label_cols: list[str]
+) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Number the distinct label combinations of ``df``: per-column codes combined in mixed
+    radix, then one ``np.unique`` — no per-row Python work."""
+    if not label_cols:
+        return np.zeros(len(df), dtype=np.int64), [()]
+    combined = np.zeros(len(df), dtype=np.int64)
+    columns: list[np.ndarray] = []
+    for col in label_cols:
+        col_codes, col_uniques = pd.factorize(df[col], use_na_sentinel=True)
+        # NaN (label absent on this series) becomes its own code: an empty value.
+        values = np.append(np.asarray(col_uniques, dtype=object), "")
+        col_codes = np.where(col_codes < 0, len(values) - 1, col_codes)
+        combined = combined * len(values) + col_codes
+        columns.append(values)
+    unique, inverse = np.unique(combined, return_inverse=True)
+    digits: list[np.ndarray] = []
+    rest = unique
+    for values in reversed(columns):
+        rest, digit = np.divmod(rest, len(values))
+        digits.append(values[digit])
+    digits.reverse()
+    combos = list(zip(*(list(d) for d in digits), strict=True))
+    return inverse.reshape(-1), combos

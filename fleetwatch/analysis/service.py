@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 import models
@@ -82,9 +82,13 @@ class ShardSummary:
         return dict(self.__dict__)
 
 
-def shard_of(cohort: str, n_shards: int) -> int:
-    """Stable shard of a cohort (crc32, the same on every worker and every run)."""
-    return zlib.crc32(cohort.encode()) % n_shards
+def shard_of(site: str, n_shards: int) -> int:
+    """Stable shard of a site (crc32, the same on every worker and every run).
+
+    Devices are sharded by their site: a cohort (hardware, firmware, site) never straddles two
+    shards, so peer comparison sees every sibling, and a shard reads its sites' series only.
+    """
+    return zlib.crc32(site.encode()) % n_shards
 
 
 def shard_name(shard: int, n_shards: int) -> str:
@@ -93,7 +97,7 @@ def shard_name(shard: int, n_shards: int) -> str:
 
 def shard_devices(*, db: Session, shard: int, n_shards: int) -> list[Device]:
     devices = db.scalars(select(Device).order_by(Device.id)).all()
-    return [d for d in devices if shard_of(d.cohort, n_shards) == shard]
+    return [d for d in devices if shard_of(d.site_id, n_shards) == shard]
 
 
 def run_shard(
@@ -130,7 +134,8 @@ def run_shard(
     clock.lap("load")
     start_ms = state.processed_until_ms
     end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
-    batch = _read(store, settings.metrics, set(by_id), start_ms, end_ms, step_ms)
+    sites = sorted({d.site_id for d in devices})
+    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms)
     clock.lap("read")
     step = advance(
         state,
@@ -141,7 +146,7 @@ def run_shard(
         close_after=settings.close_after_points,
     )
     clock.lap("score")
-    context = _Context.read(store, settings, set(by_id))
+    context = _Context.read(store, settings, set(by_id), sites, name, end_ms)
     forecasts = _forecast(state, context, settings)
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
@@ -173,11 +178,35 @@ def run_shard(
         )
     )
     db.flush()
+    event.listen(db, "after_commit", lambda _s: remember_state(name, cycle_id, state), once=True)
     clock.lap("state")
     summary.devices, summary.series, summary.points = len(devices), state.n_series, points
     summary.seconds = time.perf_counter() - started
     summary.timings = timings
     return summary
+
+
+# The state a worker process committed last, per shard: a worker that analyses the same shard
+# again skips deserialising it when the database still holds that very version.
+_STATE_CACHE: dict[str, tuple[str, ShardState]] = {}
+
+
+def _load_state(row: DetectorState | None, settings: AnalysisSettings, end_ms: int) -> ShardState:
+    if row is None:
+        return ShardState.empty(
+            settings.forecast_window_points,
+            end_ms - int(settings.backfill_s * 1000),
+            models.DetectorConfig(season_buckets=settings.season_buckets),
+        )
+    cached = _STATE_CACHE.pop(row.shard, None)
+    if cached is not None and cached[0] == row.cycle_id:
+        return cached[1]
+    return ShardState.from_bytes(row.state)
+
+
+def remember_state(shard: str, cycle_id: str, state: ShardState) -> None:
+    """Called once the shard's transaction committed (the cache must never run ahead)."""
+    _STATE_CACHE[shard] = (cycle_id, state)
 
 
 class _Clock:
@@ -195,15 +224,16 @@ def _read(
     store: MetricsStore,
     metrics: Sequence[str],
     devices: set[str],
+    sites: Sequence[str],
     start_ms: int,
     end_ms: int,
     step_ms: int,
 ) -> GridBatch:
-    if end_ms <= start_ms:
+    if end_ms <= start_ms or not sites:
         return to_grid({}, start_ms=start_ms, end_ms=start_ms, step_ms=step_ms)
     frames: dict[str, pd.DataFrame] = {}
     for metric in metrics:
-        df = store.query_range(metric=metric, start=start_ms, end=end_ms)
+        df = store.query_range(metric=metric, start=start_ms, end=end_ms, sites=sites)
         if not df.empty:
             frames[metric] = df[df["device"].isin(devices)]
     return to_grid(frames, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
@@ -220,9 +250,17 @@ class _Context:
     unhealthy: set[str]
 
     @classmethod
-    def read(cls, store: MetricsStore, settings: AnalysisSettings, devices: set[str]) -> _Context:
+    def read(
+        cls,
+        store: MetricsStore,
+        settings: AnalysisSettings,
+        devices: set[str],
+        sites: list[str],
+        shard: str,
+        now_ms: int,
+    ) -> _Context:
         def latest(metric: str, **labels: str) -> pd.DataFrame:
-            df = store.latest(metric=metric, labels=labels or None)
+            df = store.latest(metric=metric, labels=labels or None, sites=sites)
             return df[df["device"].isin(devices)] if not df.empty else df
 
         broken: dict[str, list[str]] = {}
@@ -235,14 +273,26 @@ class _Context:
                 )
         healthy = latest("device_healthy")
         unhealthy = set() if healthy.empty else set(healthy.loc[healthy["value"] < 1, "device"])
-        memory = latest("memory_total_bytes")
+        # Trip points and capacities change rarely: read them every few minutes, not per cycle.
+        cached = _LIMITS_CACHE.get(shard)
+        if cached is None or now_ms - cached[0] > settings.limits_refresh_s * 1000:
+            cached = (
+                now_ms,
+                lim.trip_points(latest("thermal_trip_point_celsius")),
+                lim.totals(latest("disk_total_bytes"), ("device", "disk")),
+                lim.totals(latest("memory_total_bytes"), ("device", "module")),
+            )
+            _LIMITS_CACHE[shard] = cached
         return cls(
-            trips=lim.trip_points(latest("thermal_trip_point_celsius")),
-            disk_totals=lim.totals(latest("disk_total_bytes"), ("device", "disk")),
-            memory_totals=lim.totals(memory, ("device", "module")),
+            trips=cached[1],
+            disk_totals=cached[2],
+            memory_totals=cached[3],
             broken=broken,
             unhealthy=unhealthy,
         )
+
+
+_LIMITS_CACHE: dict[str, tuple[int, Any, Any, Any]] = {}
 
 
 @dataclass

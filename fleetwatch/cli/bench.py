@@ -12,6 +12,7 @@ import typer
 # name -> module under benchmarks/ exposing ``main(args: list[str]) -> dict``
 BENCHMARKS: dict[str, str] = {
     "store": "benchmarks.store",
+    "analyze": "benchmarks.analyze",
     "api": "benchmarks.api",
     "agent": "benchmarks.agent",
     "parse": "benchmarks.parse",

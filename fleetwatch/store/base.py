@@ -87,8 +87,12 @@ class MetricsStore(ABC):
         labels: Mapping[str, str] | None = None,
         step_s: float | None = None,
         agg: Aggregation = "mean",
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Points of ``metric`` with start <= time < end, optionally downsampled per step."""
+        """Points of ``metric`` with start <= time < end, optionally downsampled per step.
+
+        ``sites`` restricts the result to series of those sites (the analysis reads its shard).
+        """
 
     @abstractmethod
     def latest(
@@ -97,6 +101,7 @@ class MetricsStore(ABC):
         metric: str,
         device: str | None = None,
         labels: Mapping[str, str] | None = None,
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """The newest point of every matching series, one row per series."""
 

@@ -246,18 +246,46 @@ class InfluxStore(MetricsStore):
         labels: Mapping[str, str] | None = None,
         step_s: float | None = None,
         agg: Aggregation = "mean",
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         start_ms, end_ms = time_bounds(start, end)
         check_query(agg, step_s, start_ms, end_ms)
         where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
         where += influxql.where_labels(device, labels)
+        if sites is not None:
+            where.append(influxql.any_of("site", sites))
         if step_s is None:
-            select, group = '"value"', "GROUP BY *"
-        else:
-            select = f'{agg}("value") AS "value"'
-            group = f"GROUP BY time({influxql.duration_ms(step_s)}), * fill(none)"
+            return self._raw(metric, where)
+        select = f'{agg}("value") AS "value"'
+        group = f"GROUP BY time({influxql.duration_ms(step_s)}), * fill(none)"
         q = f"SELECT {select} FROM {self._from(metric)} WHERE {' AND '.join(where)} {group}"
         return frame(self._blocks(self._query(q)))
+
+    def _raw(self, metric: str, where: list[str]) -> pd.DataFrame:
+        """Raw points with the tags selected as columns: one flat result instead of one JSON
+        object per series, which is what makes reading a quarter-million points fast."""
+        keys = self._query(
+            f"SHOW TAG KEYS FROM {influxql.quote_ident(self.rp)}.{influxql.quote_ident(metric)}"
+        )
+        tags = sorted({row[0] for s in keys for row in s.get("values", [])})
+        columns = ", ".join(['"value"', *(influxql.quote_ident(t) for t in tags)])
+        q = f"SELECT {columns} FROM {self._from(metric)} WHERE {' AND '.join(where)}"
+        series = self._query(q)
+        rows = [row for s in series for row in s.get("values", [])]
+        if not rows:
+            return frame([])
+        names = series[0]["columns"]
+        df = pd.DataFrame(rows, columns=names)
+        df = df[df["value"].notna()]
+        df["time"] = pd.to_datetime(df["time"].to_numpy(dtype="int64"), unit="ms", utc=True)
+        df["value"] = df["value"].astype("float64")
+        present = [t for t in tags if t in df.columns and df[t].notna().any()]
+        for tag in present:
+            df[tag] = df[tag].where(df[tag].notna() & (df[tag] != ""), None)
+        df = df[["time", "value", *present]]
+        return df.sort_values([*present, "time"], kind="stable", na_position="first").reset_index(
+            drop=True
+        )
 
     def latest(
         self,
@@ -265,8 +293,11 @@ class InfluxStore(MetricsStore):
         metric: str,
         device: str | None = None,
         labels: Mapping[str, str] | None = None,
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         where = influxql.where_labels(device, labels)
+        if sites is not None:
+            where.append(influxql.any_of("site", sites))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         q = f'SELECT last("value") AS "value" FROM {self._from(metric)}{clause} GROUP BY *'
         return frame(self._blocks(self._query(q)))

@@ -3,7 +3,7 @@ placed in the query as escaped literals, never pasted raw."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n"})
 _IDENT_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
@@ -33,3 +33,10 @@ def where_labels(device: str | None, labels: Mapping[str, str] | None) -> list[s
 
 def duration_ms(step_s: float) -> str:
     return f"{max(1, round(step_s * 1000))}ms"
+
+
+def any_of(tag: str, values: Sequence[str]) -> str:
+    """``("tag" = 'a' OR "tag" = 'b')``; an empty list matches nothing."""
+    if not values:
+        return "false"
+    return "(" + " OR ".join(f"{quote_ident(tag)} = {quote_string(v)}" for v in values) + ")"

@@ -144,10 +144,14 @@ class SQLiteStore(MetricsStore):
         labels: Mapping[str, str] | None = None,
         step_s: float | None = None,
         agg: Aggregation = "mean",
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         start_ms, end_ms = time_bounds(start, end)
         check_query(agg, step_s, start_ms, end_ms)
         where, params = self._series_filter(metric, device, labels)
+        if sites is not None:
+            where += f" AND s.site IN ({', '.join('?' * len(sites))})" if sites else " AND 0"
+            params.extend(sites)
         if step_s is None:
             sql = (
                 "SELECT p.series_id, p.ts, p.value "
@@ -175,8 +179,12 @@ class SQLiteStore(MetricsStore):
         metric: str,
         device: str | None = None,
         labels: Mapping[str, str] | None = None,
+        sites: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         where, params = self._series_filter(metric, device, labels)
+        if sites is not None:
+            where += f" AND s.site IN ({', '.join('?' * len(sites))})" if sites else " AND 0"
+            params.extend(sites)
         sql = (
             "SELECT s.id, MAX(p.ts), p.value FROM points p JOIN series s ON s.id = p.series_id "
             f"WHERE {where} GROUP BY s.id"
