@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
 import models
@@ -178,7 +179,9 @@ def run_shard(
         )
     )
     db.flush()
-    event.listen(db, "after_commit", lambda _s: remember_state(name, cycle_id, state), once=True)
+    orm_event.listen(
+        db, "after_commit", lambda _s: remember_state(name, cycle_id, state), once=True
+    )
     clock.lap("state")
     summary.devices, summary.series, summary.points = len(devices), state.n_series, points
     summary.seconds = time.perf_counter() - started
