@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -71,7 +71,7 @@ _NEEDS_WINDOW = {
         {"required": ["forecast_within_s"], "properties": {"forecast_within_s": _NOT_NULL}},
     ]
 }
-PolicyCondition.model_config["json_schema_extra"] = {
+_CONDITION_SCHEMA: Any = {
     "allOf": [
         {
             "anyOf": [{"required": [f], "properties": {f: _NOT_NULL}} for f in _EFFECTIVE]
@@ -80,6 +80,7 @@ PolicyCondition.model_config["json_schema_extra"] = {
         _NEEDS_WINDOW,
     ]
 }
+PolicyCondition.model_config["json_schema_extra"] = _CONDITION_SCHEMA
 PolicyCondition.model_rebuild(force=True)
 
 
