@@ -25,6 +25,7 @@ from fleetwatch.alerting.schemas import (
     NotificationOut,
     SilenceIn,
     SilenceOut,
+    SilenceTimes,
     TestNotifierIn,
 )
 from fleetwatch.api.deps import Principal, get_db, get_settings, require_scope
@@ -186,25 +187,15 @@ def list_silences(
     return [silence_out(s, now) for s in found]
 
 
-@router.post(
-    "/silences", response_model=SilenceOut, status_code=201, responses=error_responses(400, 404)
-)
-def create_silence(
-    body: SilenceIn,
-    db: Session = Depends(get_db),
-    principal: Principal = Depends(require_scope("alerts")),
+def _silence(
+    db: Session, principal: Principal, matchers: list[dict[str, str]], body: SilenceTimes
 ) -> SilenceOut:
-    """Silence matching alerts; ``from_alert`` pre-fills matchers from that alert's labels."""
     now = utcnow()
-    matchers = [m.model_dump() for m in body.matchers]
-    if body.from_alert:
-        _own(service.get_alert(db=db, fingerprint=body.from_alert), principal)
-        matchers = matchers or service.silence_matchers_for(db=db, fingerprint=body.from_alert)
     if principal.site is not None:
-        matchers.append({"name": "site", "op": "=", "value": principal.site})
+        matchers = [*matchers, {"name": "site", "op": "=", "value": principal.site}]
     start = body.starts_at or now
-    ends_at = body.ends_at or start + timedelta(seconds=body.duration_s or 0)
     try:
+        ends_at = body.ends_at or start + timedelta(seconds=body.duration_s)
         silence = service.create_silence(
             db=db,
             now=now,
@@ -215,9 +206,43 @@ def create_silence(
             comment=body.comment,
             mute_resolved=body.mute_resolved,
         )
+    except OverflowError:
+        raise ApiError(409, "silence times are out of range") from None
     except service.AlertingError as exc:
-        raise ApiError(400, str(exc)) from None
+        # schema-valid but refused: a bad regex, or an end before the start
+        raise ApiError(409, str(exc)) from None
     return silence_out(silence, now)
+
+
+@router.post(
+    "/silences", response_model=SilenceOut, status_code=201, responses=error_responses(409)
+)
+def create_silence(
+    body: SilenceIn,
+    db: Session = Depends(get_db),
+    principal: Principal = Depends(require_scope("alerts")),
+) -> SilenceOut:
+    """Silence alerts matching every matcher; resolves still go out unless mute_resolved."""
+    return _silence(db, principal, [m.model_dump() for m in body.matchers], body)
+
+
+@router.post(
+    "/alerts/{fingerprint}/silence",
+    response_model=SilenceOut,
+    status_code=201,
+    responses=error_responses(404, 409),
+)
+def silence_alert(
+    body: SilenceTimes,
+    fingerprint: str = _FINGERPRINT,
+    db: Session = Depends(get_db),
+    principal: Principal = Depends(require_scope("alerts")),
+) -> SilenceOut:
+    """Silence this alert: matchers pre-filled from its labels (severity left out)."""
+    _own(service.get_alert(db=db, fingerprint=fingerprint), principal)
+    return _silence(
+        db, principal, service.silence_matchers_for(db=db, fingerprint=fingerprint), body
+    )
 
 
 @router.delete("/silences/{silence_id}", response_model=SilenceOut, responses=error_responses(404))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetwatch.alerting.matchers import MatchOp
 
@@ -85,7 +85,7 @@ class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expires_in_s: float | None = Field(None, gt=0, le=30 * 86400, description="ack lifetime")
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(None, description="instead of expires_in_s")
     comment: str | None = Field(None, max_length=2000)
 
 
@@ -97,24 +97,21 @@ class MatcherIn(BaseModel):
     value: str
 
 
-class SilenceIn(BaseModel):
+class SilenceTimes(BaseModel):
+    """When a silence applies: from ``starts_at`` (default now) for ``duration_s``, or until
+    ``ends_at`` when given."""
+
     model_config = ConfigDict(extra="forbid")
 
-    matchers: list[MatcherIn] = Field(default_factory=list)
-    from_alert: str | None = Field(None, description="fingerprint whose labels pre-fill matchers")
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    duration_s: float | None = Field(None, gt=0, le=90 * 86400)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = Field(None, description="overrides duration_s")
+    duration_s: float = Field(7200.0, gt=0, le=90 * 86400)
     comment: str = Field("", max_length=2000)
     mute_resolved: bool = Field(False, description="also hold back resolve notifications")
 
-    @model_validator(mode="after")
-    def _bounds(self) -> SilenceIn:
-        if (self.ends_at is None) == (self.duration_s is None):
-            raise ValueError("give ends_at or duration_s")
-        if not self.matchers and not self.from_alert:
-            raise ValueError("give matchers or from_alert")
-        return self
+
+class SilenceIn(SilenceTimes):
+    matchers: list[MatcherIn] = Field(..., min_length=1, max_length=50)
 
 
 class SilenceOut(BaseModel):

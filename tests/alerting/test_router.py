@@ -116,8 +116,8 @@ def test_silences_prefilled_from_an_alert_and_expired(api):
     assert {"name": "device", "op": "=", "value": "s1-dev00000"} in matchers
     assert all(m["name"] != "severity" for m in matchers)
     r = client.post(
-        "/api/v1/silences",
-        json={"from_alert": fp, "duration_s": 3600, "comment": "replacing fan"},
+        f"/api/v1/alerts/{fp}/silence",
+        json={"duration_s": 3600, "comment": "replacing fan"},
         headers=tokens["operator"],
     )
     assert r.status_code == 201
@@ -130,7 +130,26 @@ def test_silences_prefilled_from_an_alert_and_expired(api):
     assert expired["state"] == "expired"
     assert client.get("/api/v1/silences", headers=tokens["reader"]).json() == []
     bad = client.post("/api/v1/silences", json={"duration_s": 60}, headers=tokens["operator"])
-    assert bad.status_code == 422
+    assert bad.status_code == 422  # matchers are required
+    regex = {"matchers": [{"name": "site", "op": "=~", "value": "(unclosed"}]}
+    refused = client.post("/api/v1/silences", json=regex, headers=tokens["operator"])
+    assert refused.status_code == 409 and "bad regex" in refused.json()["error"]["message"]
+    backwards = {
+        "matchers": [{"name": "site", "value": "s1"}],
+        "starts_at": "2030-01-02T00:00:00Z",
+        "ends_at": "2030-01-01T00:00:00Z",
+    }
+    assert (
+        client.post("/api/v1/silences", json=backwards, headers=tokens["operator"]).status_code
+        == 409
+    )
+    ok = client.post(
+        "/api/v1/silences",
+        json={"matchers": [{"name": "site", "value": "s1"}]},
+        headers=tokens["operator"],
+    )
+    assert ok.status_code == 201  # two hours by default
+    assert ok.json()["ends_at"] > ok.json()["starts_at"]
 
 
 def test_notifier_test_groups_and_delivery_log_without_secrets(api, receiver):
