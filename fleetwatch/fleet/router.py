@@ -164,8 +164,26 @@ def _conflicts(given: str | None, implied: str) -> bool:
     return given is not None and given != implied
 
 
+def _link(operation_id: str, parameter: str, description: str) -> dict[str, Any]:
+    """An OpenAPI link: the resource just written can be read back at the same id."""
+    return {
+        "responses": {
+            "200": {
+                "links": {
+                    operation_id: {
+                        "operationId": operation_id,
+                        "parameters": {parameter: f"$request.path.{parameter}"},
+                        "description": description,
+                    }
+                }
+            }
+        }
+    }
+
+
 @router.get(
     "/devices/{device_id}",
+    operation_id="get_device",
     response_model=DeviceView,
     summary="One device with its latest health",
     responses=error_responses(404),
@@ -185,6 +203,7 @@ def get_device(
     "/devices/{device_id}",
     response_model=DeviceView,
     summary="Register or update a device (its site is created if unknown)",
+    openapi_extra=_link("get_device", "device_id", "the device as now registered"),
     responses=error_responses(),
 )
 def put_device(
@@ -208,7 +227,11 @@ def list_sites(
 
 
 @router.get(
-    "/sites/{site_id}", response_model=SiteOut, summary="One site", responses=error_responses(404)
+    "/sites/{site_id}",
+    operation_id="get_site",
+    response_model=SiteOut,
+    summary="One site",
+    responses=error_responses(404),
 )
 def get_site(
     site_id: str = _SITE_ID,
@@ -221,7 +244,12 @@ def get_site(
     return SiteOut.model_validate(site)
 
 
-@router.put("/sites/{site_id}", response_model=SiteOut, summary="Create or update a site")
+@router.put(
+    "/sites/{site_id}",
+    response_model=SiteOut,
+    summary="Create or update a site",
+    openapi_extra=_link("get_site", "site_id", "the site as now stored"),
+)
 def put_site(
     body: SiteUpdate,
     site_id: str = _SITE_ID,

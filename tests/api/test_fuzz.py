@@ -29,6 +29,7 @@ from tests.api.conftest import ApiEnv, build_env
 
 MAX_EXAMPLES = 25
 OTHER_MAX_EXAMPLES = 8
+STATEFUL_SCENARIOS = 25
 # The operations this module must keep clean; other domains' routers are fuzzed and reported.
 CORE_TAGS = {"probes", "fleet", "metrics", "ingest"}
 
@@ -59,11 +60,15 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
     next(gen, None)
 
 
-def _operations(env: ApiEnv, *, core: bool) -> list[schemathesis.APIOperation]:
+def _schema(env: ApiEnv) -> schemathesis.BaseSchema:
     # Schemathesis sends the token itself (so negative cases may drop it and expect a 401).
     token = env.token("admin", name="fuzz")
     config = schemathesis.Config.from_str(f'[auth.openapi.bearerAuth]\nbearer = "{token}"\n')
-    schema = schemathesis.openapi.from_asgi("/openapi.json", env.client.app, config=config)
+    return schemathesis.openapi.from_asgi("/openapi.json", env.client.app, config=config)
+
+
+def _operations(env: ApiEnv, *, core: bool) -> list[schemathesis.APIOperation]:
+    schema = _schema(env)
     operations = [result.ok() for result in schema.get_all_operations()]
     return [op for op in operations if bool(CORE_TAGS & set(_tags(op))) == core]
 
@@ -107,6 +112,36 @@ def test_other_routers_conform_to_the_openapi(fuzz_env: ApiEnv) -> None:
         owners = sorted({f.split(" ", 2)[1] for f in failures})
         pytest.xfail(f"{len(failures)} failing checks in routers owned elsewhere: {owners}")
     assert not [status for (_, _, status) in calls if status >= 500]
+
+
+@pytest.mark.slow
+def test_fleet_inventory_stateful(env: ApiEnv) -> None:
+    """Sequences that follow the OpenAPI links: PUT a device or site, then GET it back."""
+    schema = _schema(env).include(tag="fleet")
+    steps: Counter[tuple[str, int]] = Counter()
+
+    class Inventory(schema.as_state_machine()):  # type: ignore[misc]
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
+            super().after_call(response, case)
+            steps[(case.operation.label, response.status_code)] += 1
+
+    Inventory.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+    )
+    print(
+        f"\nstateful: {sum(steps.values())} calls: "
+        + ", ".join(f"{label} {status}: {n}" for (label, status), n in sorted(steps.items()))
+    )
+    assert not [status for (_, status) in steps if status >= 500]
+    assert steps[("GET /api/v1/devices/{device_id}", 200)] > 0
+    assert steps[("GET /api/v1/sites/{site_id}", 200)] > 0
 
 
 def _fuzz(
