@@ -45,7 +45,7 @@ def _iso(ms: int) -> str:
 
 def _post(env: ApiEnv, body: bytes | str, token: str, **kwargs: object) -> object:
     headers = {**bearer(token), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
-    content = body.encode() if isinstance(body, str) else body
+    content = kwargs.pop("content", body.encode() if isinstance(body, str) else body)
     return env.client.post("/api/v1/ingest", content=content, headers=headers, **kwargs)
 
 
@@ -261,3 +261,16 @@ def test_ingest_round_trip_through_real_influxdb(influx_env: ApiEnv) -> None:
     assert latest["series"] == [
         {"labels": {"device": "d 1", "site": "s,1"}, "timestamp": T0, "value": 7.0}
     ]
+
+
+def test_chunked_body_without_length_is_cut_at_the_limit(make_env: Callable[..., ApiEnv]) -> None:
+    env = make_env(max_request_bytes=64 * 1024)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b"m,device=d,site=s value=1 1000\n" * 100  # ~3 KB each, ~310 KB in all
+
+    response = _post(env, b"", env.token("ingest"), content=chunks())
+    assert response.status_code == 413
+    assert "exceeds the limit" in response.json()["error"]["message"]
+    assert env.store.count() == 0
