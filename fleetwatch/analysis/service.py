@@ -361,8 +361,10 @@ def _confirm_crossings(
     others = np.ones(state.n_series, dtype=bool)
     others[rows] = False
     since[others] = np.nan
+    # An imminent crossing cannot wait the full confirmation: a quarter of the time left.
+    needed_ms = np.minimum(confirm_s, 0.25 * forecasts.result.time_to_threshold) * 1000
     with np.errstate(invalid="ignore"):
-        return np.asarray(crossing & (end_ms - since[rows] >= confirm_s * 1000), dtype=bool)
+        return np.asarray(crossing & (end_ms - since[rows] >= needed_ms), dtype=bool)
 
 
 def _last_finite(window: np.ndarray) -> np.ndarray:

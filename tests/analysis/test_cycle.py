@@ -1,0 +1,146 @@
+"""The analysis cycle on a simulated fleet: a thermal runaway is foreseen before the trip point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from fleetwatch.analysis import service
+from fleetwatch.analysis.models import (
+    AnalysisRun,
+    AnomalyEpisode,
+    DetectorState,
+    DeviceHealth,
+    Forecast,
+)
+from fleetwatch.db import session_scope
+from tests.analysis.conftest import Pipeline, build_pipeline, inject_fan_failure
+
+
+def _status_timeline(
+    p: Pipeline, device: str, minutes: int
+) -> list[tuple[float, str, str, list[str]]]:
+    """(time, status, top signal details, forecast limits) of one device after each cycle."""
+    timeline = []
+    for _ in range(minutes // 5):
+        p.run(5)
+        with p.sessions() as db:
+            row = db.get(DeviceHealth, device)
+            details = " ".join(str(s.get("detail")) for s in row.top_signals) if row else ""
+            limits = [
+                f"{f.metric}:{f.limit_name}"
+                for f in db.scalars(select(Forecast).where(Forecast.device_id == device))
+            ]
+            timeline.append((p.sim.t, row.status if row else "none", details, limits))
+    return timeline
+
+
+def test_thermal_runaway_is_flagged_before_the_trip_point(pipeline: Pipeline) -> None:
+    p = pipeline
+    p.run(60)  # an hour of normal operation first
+    device = inject_fan_failure(p, after_s=600)
+    timeline = _status_timeline(p, device, 240)
+    truth = next(g for g in p.sim.ground_truth() if g.device == device)
+    assert truth.crossed_at is not None, "the simulated runaway must reach its trip point"
+    flagged = [entry for entry in timeline if entry[1] in ("warning", "critical")]
+    assert flagged, timeline
+    first_t, _status, details, limits = flagged[0]
+    lead_s = truth.crossed_at - first_t
+    assert lead_s >= 15 * 60, f"flagged only {lead_s / 60:.0f} min before the crossing"
+    # The reason is given in words, and the forecast behind it is stored.
+    assert "trip point" in details, details
+    assert "temperature_celsius:trip_point_0" in limits, limits
+
+
+def test_healthy_fleet_stays_mostly_quiet(pipeline: Pipeline) -> None:
+    pipeline.run(120)
+    with pipeline.sessions() as db:
+        rows = db.scalars(select(DeviceHealth)).all()
+    assert len(rows) == len(pipeline.sim.devices)
+    flagged = [r.device_id for r in rows if r.status != "ok"]
+    assert len(flagged) <= len(rows) // 8, flagged
+    assert all(0.0 <= r.risk_1h <= 1.0 and 0.0 <= r.risk_24h <= 1.0 for r in rows)
+
+
+def test_a_redelivered_shard_does_nothing_twice(pipeline: Pipeline) -> None:
+    p = pipeline
+    p.run(30)
+    p.sim.step(30)
+    p.store.write(p.sim.samples())
+    first = p.cycle(cycle_id="c-1")
+    episodes, runs = p.count(AnomalyEpisode), p.count(AnalysisRun)
+    again = p.cycle(cycle_id="c-1")
+    assert all(not s.skipped for s in first) and all(s.skipped for s in again)
+    assert p.count(AnalysisRun) == runs and p.count(AnomalyEpisode) == episodes
+
+
+def test_a_worker_killed_mid_cycle_leaves_nothing_and_the_retry_completes(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    p.run(30)
+    p.sim.step(30)
+    p.store.write(p.sim.samples())
+    now_ms = int(p.sim.t * 1000)
+    with p.sessions() as db:
+        before = db.get(DetectorState, "0/2")
+        before_until = before.processed_until_ms if before else None
+    # The process dies after the analysis, before its transaction commits.
+    db = p.sessions()
+    service.run_shard(
+        db=db,
+        store=p.store,
+        settings=p.settings.analysis,
+        shard=0,
+        n_shards=2,
+        cycle_id="crash",
+        now_ms=now_ms,
+    )
+    db.rollback()
+    db.close()
+    with p.sessions() as db:
+        assert db.get(AnalysisRun, ("crash", "0/2")) is None
+        row = db.get(DetectorState, "0/2")
+        assert (row.processed_until_ms if row else None) == before_until
+    # The redelivered task runs the shard again from the committed state, once.
+    with session_scope(p.sessions) as db:
+        retry = service.run_shard(
+            db=db,
+            store=p.store,
+            settings=p.settings.analysis,
+            shard=0,
+            n_shards=2,
+            cycle_id="crash",
+            now_ms=now_ms,
+        )
+    assert not retry.skipped and retry.points > 0
+    with p.sessions() as db:
+        assert db.get(AnalysisRun, ("crash", "0/2")) is not None
+        assert db.get(DetectorState, "0/2").processed_until_ms > (before_until or 0)
+
+
+def test_state_resumes_after_a_restart(tmp_path: Path) -> None:
+    """A worker that restarts (no in-process cache) continues from the persisted state and
+    reaches the same results as one that never stopped."""
+    kept = build_pipeline(tmp_path / "kept", seed=9)
+    restarted = build_pipeline(tmp_path / "restarted", seed=9)
+    for _ in range(8):
+        for p, clear in ((kept, False), (restarted, True)):
+            if clear:
+                service._STATE_CACHE.clear()
+                service._LIMITS_CACHE.clear()
+            else:
+                service._LIMITS_CACHE.clear()
+            p.run(10, cycle_minutes=10)
+    with kept.sessions() as a, restarted.sessions() as b:
+        risks_a = {r.device_id: r.risk_24h for r in a.scalars(select(DeviceHealth))}
+        risks_b = {r.device_id: r.risk_24h for r in b.scalars(select(DeviceHealth))}
+        state_a = a.get(DetectorState, "0/2")
+        state_b = b.get(DetectorState, "0/2")
+    assert risks_a.keys() == risks_b.keys() and risks_a
+    np.testing.assert_allclose(
+        [risks_a[k] for k in sorted(risks_a)], [risks_b[k] for k in sorted(risks_b)], atol=0.02
+    )
+    assert state_a.processed_until_ms == state_b.processed_until_ms
