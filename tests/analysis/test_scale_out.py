@@ -1,0 +1,90 @@
+"""Two real Celery worker processes on one real Redis broker share a cycle: each shard once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import group
+from sqlalchemy import select
+
+from fleetwatch.analysis.models import AnalysisRun
+from fleetwatch.analysis.tasks import analyse_shard
+from fleetwatch.settings import load_settings
+from fleetwatch.worker import celery_app, configure
+from tests.analysis.conftest import build_pipeline
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+def _worker(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fleetwatch.cli.main", "worker", "-Q", "analysis",
+         "--concurrency", "1", "--hostname", f"{name}@fleetwatch-test"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> None:
+    shards = 6
+    pipeline = build_pipeline(tmp_path, devices=24, shards=shards)
+    pipeline.run(30, cycle_minutes=30)  # data plus a first committed cycle
+    pipeline.sim.step(60)
+    pipeline.store.write(pipeline.sim.samples())
+    broker = f"redis://127.0.0.1:6379/{11 + os.getpid() % 4}"
+    queue_prefix = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "FLEETWATCH_DATA_DIR": str(tmp_path),
+        "FLEETWATCH_CELERY__BROKER_URL": broker,
+        "FLEETWATCH_ANALYSIS__SHARDS": str(shards),
+        "FLEETWATCH_LOG_LEVEL": "WARNING",
+    }
+    settings = load_settings(data_dir=tmp_path, celery={"broker_url": broker}, analysis={"shards": shards})
+    configure(settings)
+    celery_app.control.purge()
+    workers = [_worker(f"w{i}-{queue_prefix}", env) for i in (1, 2)]
+    try:
+        deadline = time.monotonic() + 90
+        replies: list[dict[str, object]] = []
+        while time.monotonic() < deadline and len(replies) < 2:
+            replies = celery_app.control.ping(timeout=1.0) or []
+            replies = [r for r in replies if queue_prefix in next(iter(r))]
+        assert len(replies) == 2, "both workers must be up before the cycle starts"
+        now_ms = int(pipeline.sim.t * 1000)
+        group(analyse_shard.s(i, shards, "scale-out", now_ms) for i in range(shards)).apply_async()
+        # A duplicate delivery of one shard, as a broker redelivery would produce.
+        analyse_shard.apply_async((0, shards, "scale-out", now_ms))
+        deadline = time.monotonic() + 180
+        runs: list[AnalysisRun] = []
+        while time.monotonic() < deadline:
+            with pipeline.sessions() as db:
+                runs = list(db.scalars(select(AnalysisRun).where(AnalysisRun.cycle_id == "scale-out")))
+            if len(runs) == shards:
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # let the duplicate finish too
+        with pipeline.sessions() as db:
+            runs = list(db.scalars(select(AnalysisRun).where(AnalysisRun.cycle_id == "scale-out")))
+        assert sorted(r.shard for r in runs) == sorted(f"{i}/{shards}" for i in range(shards))
+        assert {r.worker.split("@")[0] for r in runs} == {f"w1-{queue_prefix}", f"w2-{queue_prefix}"}
+        assert sum(r.points for r in runs) > 0
+    finally:
+        for proc in workers:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in workers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        configure(load_settings(data_dir=tmp_path))
+        pipeline.store.close()
