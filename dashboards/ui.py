@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -11,6 +12,11 @@ from dash import dcc, html
 from dashboards.client import ApiError, NotAvailable
 
 Column = tuple[str, str | Callable[[Mapping[str, Any]], Any]]
+Call = tuple[Callable[[], Any], Any, str]  # fetch, default, what it is (for the banner)
+
+# Independent API calls of one page go out together: a page waits for its slowest call, not
+# for their sum. Shared by every page and session, so the API sees a bounded concurrency.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-fetch")
 
 
 def banner(errors: Sequence[str]) -> list[Any]:
@@ -30,6 +36,14 @@ class Errors(list[str]):
         except ApiError as exc:
             self.append(f"{what}: {exc}" if what else str(exc))
             return default
+
+    def gather(self, calls: Mapping[str, Call]) -> dict[str, Any]:
+        """Run independent calls at once; each name maps to its answer or its default."""
+        futures = {
+            name: _POOL.submit(self.call, fetch, default, what)
+            for name, (fetch, default, what) in calls.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
 
 
 def table(

@@ -3,6 +3,7 @@ the cordons, drains and upgrade holds fleetwatch currently keeps."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
@@ -14,7 +15,8 @@ from dashboards.client import ApiError, FleetwatchClient
 def layout(query: dict[str, list[str]]) -> html.Div:
     return html.Div(
         [
-            dcc.Store(id="ac-changed", data=0),
+            # Actions decided here: the list may be read before the API has committed a decision.
+            dcc.Store(id="ac-changed", data=[]),
             html.Div(id="ac-banner", className="banner"),
             ui.section(
                 "Waiting for approval",
@@ -142,14 +144,20 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         Input("ac-changed", "data"),
         Input("ac-device", "value"),
     )
-    def _refresh(_: int, __: int, device: str | None) -> tuple[Any, ...]:
+    def _refresh(_: int, decided: list[str] | None, device: str | None) -> tuple[Any, ...]:
         errors = ui.Errors()
-        pending = errors.call(lambda: client.actions(state="pending"), [], "actions")
-        pending = [a for a in pending if a.get("state", "pending") == "pending"]
-        held = errors.call(client.holds, [], "holds") + errors.call(client.drains, [], "drains")
-        holds = list({row.get("device_id"): row for row in held}.values())
-        pauses = errors.call(client.pauses, [], "pauses")
-        audit = errors.call(lambda: client.audit(device=device or None), [], "audit log")
+        got = errors.gather({
+            "pending": (partial(client.actions, state="pending"), [], "actions"),
+            "holds": (client.holds, [], "holds"),
+            "drains": (client.drains, [], "drains"),
+            "pauses": (client.pauses, [], "pauses"),
+            "audit": (partial(client.audit, device=device or None), [], "audit log"),
+        })  # fmt: skip
+        done = set(decided or [])
+        pending = [a for a in got["pending"] if a.get("state", "pending") == "pending"
+                   and str(a.get("id")) not in done]  # fmt: skip
+        holds = list({row.get("device_id"): row for row in got["holds"] + got["drains"]}.values())
+        pauses, audit = got["pauses"], got["audit"]
         if device:
             audit = [a for a in audit if device in str(a.get("device_id") or "")]
         return (ui.banner(errors), pending_table(pending), holds_table(holds),
@@ -164,7 +172,7 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         State("ac-changed", "data"),
         prevent_initial_call=True,
     )
-    def _decide(approvals: list, rejections: list, reason: str | None, changed: int) -> tuple:
+    def _decide(approvals: list, rejections: list, reason: str | None, decided: list) -> tuple:
         trigger = ctx.triggered_id
         if not trigger or not any([*approvals, *rejections]):
             return no_update, no_update
@@ -176,4 +184,4 @@ def register(app: Dash, client: FleetwatchClient) -> None:
             client.decide(trigger["action"], approve=approve, reason=reason or "")
         except ApiError as exc:
             return no_update, f"could not decide action {trigger['action']}: {exc}"
-        return (changed or 0) + 1, f"action {trigger['action']} {verb}"
+        return [*(decided or []), str(trigger["action"])], f"action {trigger['action']} {verb}"

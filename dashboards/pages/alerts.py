@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
@@ -208,12 +209,15 @@ def register(app: Dash, client: FleetwatchClient) -> None:
     ) -> tuple[Any, ...]:
         errors = ui.Errors()
         params = {"state": states[0] if len(states or []) == 1 else None, "device": device}
-        rows = errors.call(lambda: client.alerts(**params), [], "alerts")
+        got = errors.gather({
+            "alerts": (partial(client.alerts, **params), [], "alerts"),
+            "silences": (client.silences, [], "silences"),
+            "deliveries": (client.deliveries, [], "delivery log"),
+        })  # fmt: skip
         rows = filter_alerts(
-            rows, states=states or [], severities=severities or [], device=device or ""
+            got["alerts"], states=states or [], severities=severities or [], device=device or ""
         )
-        silences = errors.call(client.silences, [], "silences")
-        deliveries = errors.call(client.deliveries, [], "delivery log")
+        silences, deliveries = got["silences"], got["deliveries"]
         by_id = {str(r.get("fingerprint") or r.get("id")): r for r in rows}
         return (ui.banner(errors), alerts_table(rows), by_id, _silences(silences),
                 _deliveries(deliveries))  # fmt: skip

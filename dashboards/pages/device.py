@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import figures, ui, words
 from dashboards import theme as th
@@ -47,6 +48,9 @@ def layout(device_id: str, query: dict[str, list[str]]) -> html.Div:
     return html.Div(
         [
             dcc.Store(id="dv-device", data=device_id),
+            # The time window the user zoomed to, applied to every refreshed figure: uirevision
+            # alone loses it when a refresh crosses the zoom in flight.
+            dcc.Store(id="dv-zoom"),
             html.Div(id="dv-banner", className="banner"),
             html.Div(id="dv-header", className="card device-header"),
             html.Div(
@@ -122,41 +126,75 @@ def build_device_page(
     end = now or datetime.now(tz=UTC)
     start = end - RANGES.get(span, RANGES[DEFAULT_RANGE])
     step = step_for(end - start)
-    device = errors.call(lambda: client.device(device_id), {"id": device_id}, "device")
-    forecasts = errors.call(lambda: client.forecasts(device_id), [], "forecasts")
-    listed = errors.call(lambda: client.list_series(device=device_id), [], "series list")
+    first = _fetch_device(client, device_id, start, end, step, errors)
+    forecasts, listed = first["forecasts"], first["listed"]
     metrics = sorted({str(s.get("metric") or s.get("name")) for s in listed} or DEFAULT_METRICS)
     picks = _choose(metrics, forecasts, chosen or [])
-    panels = []
-    for metric in picks:
-        series = errors.call(
-            lambda m=metric: client.series_range(
-                device=device_id, metric=m, start=start, end=end, step_s=step
-            ),
-            [],
-            metric,
-        )
-        panels.append({"metric": metric, "series": series})
-    anomalies = errors.call(lambda: client.anomalies(device_id, since=start), [], "anomalies")
+    panels = _fetch_panels(client, device_id, picks, start, end, step, errors)
     paths = _forecast_paths(client, device_id, forecasts, picks)
     revision = f"series:{device_id}:{span}:{','.join(picks)}"
     return DevicePage(
-        device=device,
+        device=first["device"],
         metrics=metrics,
         chosen=picks,
         sentences=[words.forecast_sentence(f) for f in _by_urgency(forecasts)],
         series=figures.device_series(
-            panels, anomalies=anomalies, forecasts=forecasts, paths=paths, theme=theme,
+            panels, anomalies=first["anomalies"], forecasts=forecasts, paths=paths, theme=theme,
             revision=revision,
         ),
-        timeline=_timeline(client, device_id, start, end, step, theme, errors),
-        alerts=errors.call(lambda: client.alerts(device=device_id), [], "alerts"),
-        actions=errors.call(lambda: client.actions(device=device_id), [], "actions"),
+        timeline=_timeline([first[m] for m, _, _ in TIMELINES], device_id, theme),
+        alerts=first["alerts"],
+        actions=first["actions"],
         points_drawn=max((len(s.get("values", [])) for p in panels for s in p["series"]),
                          default=0),
         series_drawn=sum(len(p["series"]) for p in panels),
         errors=list(errors),
     )  # fmt: skip
+
+
+def _fetch_device(
+    client: FleetwatchClient,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    step: int,
+    errors: ui.Errors,
+) -> dict[str, Any]:
+    """Everything about the device that does not depend on the chosen metrics, at once."""
+
+    def states(metric: str) -> ui.Call:
+        fetch = partial(client.series_range, device=device_id, metric=metric, start=start,
+                        end=end, step_s=step, agg="max")  # fmt: skip
+        return fetch, [], metric
+
+    return errors.gather({
+        "device": (partial(client.device, device_id), {"id": device_id}, "device"),
+        "forecasts": (partial(client.forecasts, device_id), [], "forecasts"),
+        "listed": (partial(client.list_series, device=device_id), [], "series list"),
+        "anomalies": (partial(client.anomalies, device_id, since=start), [], "anomalies"),
+        "alerts": (partial(client.alerts, device=device_id), [], "alerts"),
+        "actions": (partial(client.actions, device=device_id), [], "actions"),
+        **{metric: states(metric) for metric, _, _ in TIMELINES},
+    })  # fmt: skip
+
+
+def _fetch_panels(
+    client: FleetwatchClient,
+    device_id: str,
+    picks: list[str],
+    start: datetime,
+    end: datetime,
+    step: int,
+    errors: ui.Errors,
+) -> list[dict[str, Any]]:
+    """The chosen metrics' series, downsampled by the API to ``step``, at once."""
+    calls: dict[str, ui.Call] = {
+        metric: (partial(client.series_range, device=device_id, metric=metric, start=start,
+                         end=end, step_s=step), [], metric)
+        for metric in picks
+    }  # fmt: skip
+    series = errors.gather(calls)
+    return [{"metric": metric, "series": series[metric]} for metric in picks]
 
 
 def _by_urgency(forecasts: list[dict]) -> list[dict]:
@@ -173,37 +211,22 @@ def _forecast_paths(
     """Forecast bands of the most urgent crossing series; where the API has no forecast path
     the figure draws the crossing interval from the forecast itself, so none is an error."""
     wanted = [f for f in _by_urgency(forecasts) if f.get("will_cross") and f["metric"] in picks]
-    paths: dict[str, dict[str, Any]] = {}
-    quiet = ui.Errors()
-    for f in wanted[:MAX_FORECAST_PATHS]:
-        path = quiet.call(
+    got = ui.Errors().gather({
+        figures.series_key(f["metric"], f.get("labels")): (
             lambda f=f: client.forecast_path(device_id, metric=f["metric"], labels=f.get("labels")),
             None,
+            "forecast path",
         )
-        if path:
-            paths[figures.series_key(f["metric"], f.get("labels"))] = path
-    return paths
+        for f in wanted[:MAX_FORECAST_PATHS]
+    })  # fmt: skip
+    return {key: path for key, path in got.items() if path}
 
 
-def _timeline(
-    client: FleetwatchClient,
-    device_id: str,
-    start: datetime,
-    end: datetime,
-    step: int,
-    theme: th.Theme,
-    errors: ui.Errors,
-) -> go.Figure:
+def _timeline(answers: list[list[dict[str, Any]]], device_id: str, theme: th.Theme) -> go.Figure:
+    """Component and deployment states in one chart, from their range answers (TIMELINES order)."""
     series: list[dict[str, Any]] = []
     key_label, state_label = TIMELINES[0][1], TIMELINES[0][2]
-    for metric, key, state in TIMELINES:
-        got = errors.call(
-            lambda m=metric: client.series_range(
-                device=device_id, metric=m, start=start, end=end, step_s=step, agg="max"
-            ),
-            [],
-            metric,
-        )
+    for (_, key, state), got in zip(TIMELINES, answers, strict=True):
         for s in got:
             labels = dict(s.get("labels") or {})
             # Both kinds share one chart: deployments are keyed like components.
@@ -214,6 +237,24 @@ def _timeline(
         series, key_label=key_label, state_label=state_label, theme=theme,
         revision=f"timeline:{device_id}",
     )  # fmt: skip
+
+
+def zoom_window(relayout: dict[str, Any]) -> Any:
+    """The time window a plotly relayout event zoomed to; None when the user reset the axes,
+    no_update for events that do not touch time (legend clicks, y zoom)."""
+    for key, value in relayout.items():
+        axis, _, attr = key.partition(".")
+        if not axis.startswith("xaxis"):
+            continue
+        if attr == "autorange" and value:
+            return None
+        if attr == "range" and isinstance(value, list) and len(value) == 2:
+            return value
+    start = next((v for k, v in relayout.items() if k.startswith("xaxis") and
+                  k.endswith(".range[0]")), None)  # fmt: skip
+    end = next((v for k, v in relayout.items() if k.startswith("xaxis") and
+                k.endswith(".range[1]")), None)  # fmt: skip
+    return [start, end] if start is not None and end is not None else no_update
 
 
 def peer_values(client: FleetwatchClient, device: dict[str, Any], metric: str) -> list[dict]:
@@ -308,13 +349,21 @@ def register(app: Dash, client: FleetwatchClient) -> None:
         Input("dv-metrics", "value"),
         Input("theme-store", "data"),
         State("dv-device", "data"),
+        State("dv-zoom", "data"),
     )
     def _refresh(
-        _: int, span: str, chosen: list[str] | None, theme: str | None, device_id: str
+        _: int,
+        span: str,
+        chosen: list[str] | None,
+        theme: str | None,
+        device_id: str,
+        zoom: list[str] | None,
     ) -> tuple[Any, ...]:
         page = build_device_page(
             client, device_id, span=span, chosen=chosen or [], theme=th.normalise(theme)
         )
+        if zoom:
+            page.series.update_xaxes(range=zoom, autorange=False)
         sentences = [html.Li(s) for s in page.sentences] or [html.Li("no forecast yet")]
         options = [{"label": m, "value": m} for m in page.metrics]
         return (
@@ -329,6 +378,17 @@ def register(app: Dash, client: FleetwatchClient) -> None:
             options,
             no_update if chosen else page.chosen,  # show the metrics picked by default
         )
+
+    @app.callback(
+        Output("dv-zoom", "data"),
+        Input("dv-series", "relayoutData"),
+        Input("dv-range", "value"),
+        prevent_initial_call=True,
+    )
+    def _zoom(relayout: dict[str, Any] | None, _: str) -> Any:
+        if ctx.triggered_id == "dv-range":
+            return None  # a new range starts unzoomed
+        return zoom_window(relayout or {})
 
     @app.callback(
         Output("dv-peers", "figure"),

@@ -4,6 +4,7 @@ actions; filters by site, cohort and state kept in the URL."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -123,13 +124,17 @@ def build_overview(
 ) -> Overview:
     """Fetch and build the whole overview; failed calls become banner lines, not tracebacks."""
     errors = ui.Errors()
-    health, total = errors.call(lambda: fleet_health(client, site=site), ([], None), "health")
+    got = errors.gather({
+        "health": (partial(fleet_health, client, site=site), ([], None), "health"),
+        "sites": (client.sites, [], "sites"),
+        "alerts": (partial(client.alerts, state="firing", site=site), [], "alerts"),
+        "actions": (partial(client.actions, state="pending", site=site), [], "actions"),
+    })  # fmt: skip
+    health, total = got["health"]
+    sites, alerts, actions = got["sites"], got["alerts"], got["actions"]
     all_cohorts = sorted({str(r.get("cohort")) for r in health if r.get("cohort")})
     shown = figures.filter_health(health, cohorts=cohorts or [], states=states or [])
     revision = f"grid:{site}:{','.join(cohorts or [])}:{','.join(states or [])}"
-    sites = errors.call(client.sites, [], "sites")
-    alerts = errors.call(lambda: client.alerts(state="firing", site=site), [], "alerts")
-    actions = errors.call(lambda: client.actions(state="pending", site=site), [], "actions")
     return Overview(
         grid=figures.fleet_grid(shown, theme, revision=revision),
         counts=figures.state_counts(health, None if (cohorts or states) else total),
