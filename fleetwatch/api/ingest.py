@@ -216,10 +216,14 @@ def _ingest(
 
 def _mark_seen(db: Session, samples: Sequence[Sample]) -> None:
     """Record each registered device's newest sample time (the inventory's last_seen_at)."""
+    # A device cannot have been seen after now: a clock gone wild must not move it ahead (and
+    # far-future stamps do not even fit a datetime).
+    received = now_ms()
     newest: dict[str, int] = {}
     for sample in samples:
-        if newest.get(sample.device, -1) < sample.timestamp_ms:
-            newest[sample.device] = sample.timestamp_ms
+        stamp = min(sample.timestamp_ms, received)
+        if newest.get(sample.device, -1) < stamp:
+            newest[sample.device] = stamp
     # One query finds the registered ones (and loads them, so mark_seen needs no more reads).
     known = set(db.scalars(select(Device.id).where(Device.id.in_(list(newest)))))
     seen = {d: datetime.fromtimestamp(newest[d] / 1000, tz=UTC) for d in known}

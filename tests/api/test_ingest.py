@@ -180,6 +180,12 @@ def test_ingest_marks_registered_devices_seen(env: ApiEnv) -> None:
     with env.factory() as db:
         seen = fleet.get(db=db, device_id="d1").last_seen_at
     assert seen is not None and int(seen.timestamp() * 1000) == T0
+    # A stamp from a clock gone wild (year 57894) is stored but never moves last_seen ahead.
+    wild = _post(env, "m,device=d1,site=s1 value=1 1764806400000000\n", env.token("ingest"))
+    assert wild.status_code == 200 and wild.json()["accepted"] == 1
+    with env.factory() as db:
+        seen = fleet.get(db=db, device_id="d1").last_seen_at
+    assert seen is not None and seen.timestamp() * 1000 <= now_ms()
 
 
 def test_dense_encoding_round_trip(env: ApiEnv) -> None:
