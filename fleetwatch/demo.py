@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,9 @@ class SimulateStage(Stage):
                 )
 
 
+DERIVED_MEASUREMENTS = ("fleetwatch_anomaly_score", "fleetwatch_device_risk_ratio")
+
+
 class StoreStage(Stage):
     """Writes every tick's samples to the metrics store the settings name (SQLite by default)."""
 
@@ -138,8 +142,11 @@ class StoreStage(Stage):
             self.validated = labels
 
     def report(self, run: DemoRun) -> dict[str, Any]:
+        # The analysis also stores its scores as measurements; they are not telemetry.
+        derived = sum(self.store.count(m) for m in DERIVED_MEASUREMENTS)
         return {
-            "samples_stored": self.store.count(),
+            "samples_stored": self.store.count() - derived,
+            "analysis_points_stored": derived,
             "samples_rejected": run.counters.get("samples_rejected", 0),
             "store": {"backend": run.settings.store.backend},
         }
@@ -321,14 +328,73 @@ class SysfsStage(Stage):
             self.writer.join(timeout=5)
 
 
-class DashboardStage(Stage):
-    name = "dashboard"
+class PeriodicStage(Stage):
+    """Runs a domain's demo stage (``start()``, ``tick(now)``, ``report()``, ``stop()``) every
+    ``every_s`` simulated seconds, with the simulated time as ``now``."""
+
+    def __init__(
+        self, name: str, factory: Callable[[DemoRun], Any], every_s: float, report_key: str
+    ) -> None:
+        self.name = name
+        self.factory = factory
+        self.every_s = every_s
+        self.report_key = report_key
+        self.inner: Any = None
+        self.last: float | None = None
+        self.totals: dict[str, int] = {}
 
     def start(self, run: DemoRun) -> None:
-        run.note("dashboard: not part of this build yet; run with --no-dashboard to hide this")
+        self.inner = self.factory(run)
+        self.inner.start()
+
+    def tick(self, run: DemoRun) -> None:
+        if self.last is not None and run.sim.t - self.last < self.every_s:
+            return
+        self.last = run.sim.t
+        counts = self.inner.tick(datetime.fromtimestamp(run.sim.t, tz=UTC)) or {}
+        for key, value in counts.items():
+            self.totals[key] = self.totals.get(key, 0) + int(value)
+        run.info[self.name] = f"{self.name}: " + ", ".join(
+            f"{v} {k}" for k, v in sorted(self.totals.items()) if not k.startswith("_")
+        )
+        receiver = getattr(self.inner, "receiver", None)
+        if receiver is not None:  # show each notification once, as it arrives
+            new = len(receiver.received) - self.totals.get("_shown", 0)
+            if new > 0:
+                run.events.extend(self.inner.summary_lines(limit=new))
+                self.totals["_shown"] = len(receiver.received)
+
+    def report(self, run: DemoRun) -> dict[str, Any]:
+        return {self.report_key: self.inner.report()} if self.inner is not None else {}
+
+    def stop(self, run: DemoRun) -> None:
+        if self.inner is not None:
+            self.inner.stop()
+
+
+def _sessions(run: DemoRun) -> Any:
+    from fleetwatch.db import make_engine, session_factory
+
+    return session_factory(make_engine(run.settings.database_url))
+
+
+def _alerting(run: DemoRun) -> Any:
+    from fleetwatch.alerting.demo import AlertingStage
+    from fleetwatch.store import open_store
+
+    return AlertingStage(run.settings, _sessions(run), open_store(run.settings))
+
+
+def _actions(run: DemoRun) -> Any:
+    from fleetwatch.actions.demo import ActionsStage
+
+    return ActionsStage(run.settings, _sessions(run), ground_truth=run.sim.ground_truth)
 
 
 def default_stages(options: DemoOptions) -> list[Stage]:
+    from fleetwatch.analysis.demo import AnalysisStage
+
+    cycle_s = 300.0  # one analysis cycle per five simulated minutes
     stages: list[Stage] = [
         SimulateStage(),
         StoreStage(),
@@ -338,8 +404,14 @@ def default_stages(options: DemoOptions) -> list[Stage]:
     ]
     if options.sysfs:
         stages.append(SysfsStage())
-    if options.dashboard:
-        stages.append(DashboardStage())
+    stages += [
+        AnalysisStage(cycle_s),
+        PeriodicStage("alerting", _alerting, cycle_s, "alerts"),
+        PeriodicStage("actions", _actions, cycle_s, "actions"),
+    ]
+    from fleetwatch.demo_serve import ServeStage
+
+    stages.append(ServeStage(dashboard=options.dashboard))
     return stages
 
 

@@ -155,7 +155,7 @@ def run_shard(
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
-    summary.forecasts_crossing = _persist_forecasts(db, state, forecasts, now)
+    summary.forecasts_crossing = _persist_forecasts(db, state, forecasts, confirmed, now)
     health = _health(state, step, peers, forecasts, confirmed, context, devices)
     summary.critical = _persist_health(db, health, now)
     _write_scores(store, health, step, state, by_id, end_ms)
@@ -478,8 +478,14 @@ def _persist_episodes(
     return opened
 
 
-def _persist_forecasts(db: Session, state: ShardState, forecasts: _Forecasts, now: datetime) -> int:
-    """Store forecasts that expect a crossing; drop stored ones that no longer do."""
+def _persist_forecasts(
+    db: Session, state: ShardState, forecasts: _Forecasts, confirmed: np.ndarray, now: datetime
+) -> int:
+    """Store forecasts that expect a crossing; drop stored ones that no longer do.
+
+    ``will_cross`` is set once the crossing is confirmed (forecast long enough without a
+    break); until then the row shows the trend on the device page but drives nothing.
+    """
     result = forecasts.result
     if result is None:
         return 0
@@ -498,7 +504,7 @@ def _persist_forecasts(db: Session, state: ShardState, forecasts: _Forecasts, no
             "labels": dict(labels),
             "limit_value": limit.value,
             "computed_at": now,
-            "will_cross": True,
+            "will_cross": bool(confirmed[j]),
             "time_to_threshold_s": ttt,
             "lower_s": _finite_or_none(result.lower[j]),
             "upper_s": _finite_or_none(result.upper[j]),
@@ -524,7 +530,7 @@ def _persist_forecasts(db: Session, state: ShardState, forecasts: _Forecasts, no
     if keep:
         stale = stale.where(Forecast.series_key.not_in(keep))
     db.execute(stale)
-    return len(keep)
+    return int(np.count_nonzero(confirmed))
 
 
 def _finite_or_none(value: float) -> float | None:
