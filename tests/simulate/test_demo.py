@@ -121,7 +121,7 @@ def test_cli_demo_runs_its_duration_and_the_report_matches_the_store(tmp_path: P
         assert data["samples_stored"] == store.count() - derived > 0
     assert data["samples_stored"] == data["samples_generated"]
     assert data["faults"] and all("crossed_at" in f for f in data["faults"])
-    assert 10 <= data["wall_duration_s"] < 12
+    assert 10 <= data["wall_duration_s"] < 20  # its duration plus start/stop, on a busy machine
     assert elapsed < 60
     assert "samples" in out and "done" in out
 
@@ -136,11 +136,17 @@ def test_ctrl_c_finishes_the_tick_writes_the_report_and_exits_zero(tmp_path: Pat
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert "fleetwatch demo" in first
-    second = proc.stdout.readline()  # the first progress line: the loop is running
-    assert "sim" in second
+    # The first progress line shows the loop is running (the API's loud insecure-local
+    # warning may come before it).
+    for _ in range(20):
+        line = proc.stdout.readline()
+        if line.startswith("sim") or not line:
+            break
+    assert line.startswith("sim"), line
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     data = json.loads(report.read_text())
     with open_store(load_settings(data_dir=tmp_path / "data")) as store:
-        assert data["samples_stored"] == store.count() == data["samples_generated"] > 0
+        derived = sum(store.count(m) for m in DERIVED_MEASUREMENTS)
+        assert data["samples_stored"] == store.count() - derived == data["samples_generated"] > 0
