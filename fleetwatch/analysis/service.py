@@ -148,6 +148,7 @@ def run_shard(
     )
     clock.lap("score")
     context = _Context.read(store, settings, set(by_id), sites, name, end_ms)
+    context.fill_memory_by_hardware(by_id)
     forecasts = _forecast(state, context, settings)
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
@@ -293,6 +294,18 @@ class _Context:
             broken=broken,
             unhealthy=unhealthy,
         )
+
+    def fill_memory_by_hardware(self, by_id: dict[str, Device]) -> None:
+        """A device that reports memory use but not size (a Greengrass core's nucleus emitter
+        sends only use) gets the size its hardware model reports elsewhere in the shard."""
+        by_model: dict[str, float] = {}
+        for (device, module), total in self.memory_totals.items():
+            found = by_id.get(device)
+            if found is not None and module == "":
+                by_model.setdefault(found.hardware_model, total)
+        for device in by_id.values():
+            if (device.id, "") not in self.memory_totals and device.hardware_model in by_model:
+                self.memory_totals[(device.id, "")] = by_model[device.hardware_model]
 
 
 _LIMITS_CACHE: dict[str, tuple[int, Any, Any, Any]] = {}
