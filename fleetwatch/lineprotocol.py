@@ -37,7 +37,7 @@ _PREFIXES_LIMIT = 200_000
 def encode(samples: Iterable[Sample]) -> bytes:
     """Line protocol for a batch (precision ms), newline-terminated."""
     prefixes = _PREFIXES
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for s in samples:
         # Keyed on the labels in their own order: cheaper than sorting them for every sample.

@@ -94,7 +94,7 @@ class ShardState:
                 )
                 for name in _detector_arrays()
             }
-            self.detector = dataclasses.replace(self.detector, **joined)
+            self.detector = dataclasses.replace(self.detector, **joined)  # type: ignore[arg-type]
         n = len(new)
         self.window = np.vstack([self.window, np.full((n, self.window.shape[1]), np.nan)])
         self.open = np.concatenate([self.open, np.zeros(n, dtype=bool)])

@@ -54,7 +54,10 @@ def totals(latest: pd.DataFrame, keys: tuple[str, ...]) -> dict[tuple[str, ...],
     """Latest value per label combination (a label a series lacks counts as "")."""
     if latest.empty:
         return {}
-    return {_group_key(r, keys): float(r["value"]) for r in latest.to_dict("records")}
+    return {
+        _group_key({str(k): v for k, v in r.items()}, keys): float(r["value"])
+        for r in latest.to_dict("records")
+    }
 
 
 def limit_for(

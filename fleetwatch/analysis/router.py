@@ -210,7 +210,7 @@ def _history(
         df["time"].iloc[0], df["time"].iloc[-1], freq=pd.Timedelta(seconds=step_s)
     )
     values = df.set_index("time")["value"].reindex(index)
-    return {k: str(v) for k, v in first.items() if isinstance(v, str)}, values
+    return {str(k): v for k, v in first.items() if isinstance(v, str)}, values
 
 
 def _limit(
@@ -270,9 +270,10 @@ def peers(
     points: list[PeerPoint] = []
     if not df.empty:
         df = df[df["device"].isin(wanted)]
-        for row in df.itertuples(index=False):
-            if np.isfinite(row.value):
+        for record in df.to_dict("records"):
+            value = float(record["value"])
+            if np.isfinite(value):
                 points.append(
-                    PeerPoint(device_id=row.device, value=float(row.value), time=row.time)
+                    PeerPoint(device_id=str(record["device"]), value=value, time=record["time"])
                 )
     return PeersOut(cohort=device.cohort, metric=metric, labels=labels or {}, devices=points)

@@ -299,8 +299,8 @@ class _Context:
         """A device that reports memory use but not size (a Greengrass core's nucleus emitter
         sends only use) gets the size its hardware model reports elsewhere in the shard."""
         by_model: dict[str, float] = {}
-        for (device, module), total in self.memory_totals.items():
-            found = by_id.get(device)
+        for (device_id, module), total in self.memory_totals.items():
+            found = by_id.get(device_id)
             if found is not None and module == "":
                 by_model.setdefault(found.hardware_model, total)
         for device in by_id.values():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -31,7 +30,9 @@ def _root(
 app.add_typer(db.app, name="db")
 app.command("worker")(worker.worker)
 app.command("beat")(worker.beat)
-app.command("bench")(bench.bench)
+app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    bench.bench
+)
 app.command("collect")(collect.collect)
 app.command("agent")(agent.agent)
 app.command("api")(api.serve)
@@ -46,4 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

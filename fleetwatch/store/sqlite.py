@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -193,13 +194,13 @@ class SQLiteStore(MetricsStore):
 
     def _blocks(self, rows: list[tuple[object, ...]]) -> list[Block]:
         """Group (series_id, ts, value) rows per series, labels parsed once per series."""
-        grouped: dict[int, tuple[list[int], list[float]]] = {}
+        grouped: dict[Any, tuple[list[Any], list[Any]]] = {}
         for sid, ts, value in rows:
-            entry = grouped.get(sid)  # type: ignore[call-overload]
+            entry = grouped.get(sid)
             if entry is None:
-                entry = grouped[sid] = ([], [])  # type: ignore[index]
-            entry[0].append(ts)  # type: ignore[arg-type]
-            entry[1].append(value)  # type: ignore[arg-type]
+                entry = grouped[sid] = ([], [])
+            entry[0].append(ts)
+            entry[1].append(value)
         return [(self._labels(sid), ts, values) for sid, (ts, values) in grouped.items()]
 
     def _labels(self, sid: int) -> dict[str, str]:
@@ -229,7 +230,8 @@ class SQLiteStore(MetricsStore):
                 "WHERE s.metric = ?",
                 [metric],
             )
-        return int(rows[0][0])  # type: ignore[call-overload]
+        count: Any = rows[0][0]
+        return int(count)
 
     def ping(self) -> None:
         try:
