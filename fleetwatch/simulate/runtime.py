@@ -135,7 +135,7 @@ def _fresh_instance(rt: RuntimeState, idx: np.ndarray, age: np.ndarray, load: fl
     """Counters of a runtime instance that has been up ``age`` seconds without incident."""
     for arr in (rt.module_start, rt.module_stop, rt.net_in, rt.net_out, rt.cpu_sum):
         arr[idx] = 0.0
-    rt.module_start[np.ix_(idx, STARTED_MODULES)] = 1.0
+    rt.module_start[np.ix_(idx, np.asarray(STARTED_MODULES))] = 1.0
     rt.expected_s[idx] = age[:, None]
     rt.running_s[idx] = age[:, None]
     rt.net_in[idx] = NET_IN_BPS * age[:, None]

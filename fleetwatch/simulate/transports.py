@@ -134,9 +134,10 @@ class GreengrassPublisher:
     def connect(self, timeout_s: float = 3.0) -> bool:
         """Connect to the broker; False (and no client) when it cannot be reached."""
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id
         )
         connected = threading.Event()
         client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None

@@ -45,6 +45,7 @@ def _temp(mc: int) -> str:
 def _temps(sim: Simulator, i: int) -> list[str]:
     dev = sim.devices[i]
     known = {name for name, _ in sensor_types(dev)}
+    order: tuple[str, ...]
     if dev.hardware_model == "jetson-xavier-nx":
         order, upper, keep_offline = XAVIER_ORDER, True, True
     elif dev.jetpack == 6:
