@@ -126,12 +126,9 @@ def run_shard(
     row = db.get(DetectorState, name)
     step_ms = int(settings.step_s * 1000)
     end_ms = now_ms - now_ms % step_ms
-    if row is not None:
-        state = ShardState.from_bytes(row.state)
-    else:
-        state = ShardState.empty(
-            settings.forecast_window_points, end_ms - int(settings.backfill_s * 1000)
-        )
+    # Process-level caches are keyed by database too: one process may serve several fleets.
+    cache_key = f"{db.get_bind().url}#{name}"
+    state = _load_state(row, settings, end_ms, cache_key)
     clock.lap("load")
     start_ms = state.processed_until_ms
     end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
@@ -147,7 +144,7 @@ def run_shard(
         close_after=settings.close_after_points,
     )
     clock.lap("score")
-    context = _Context.read(store, settings, set(by_id), sites, name, end_ms)
+    context = _Context.read(store, settings, set(by_id), sites, cache_key, end_ms)
     context.fill_memory_by_hardware(by_id)
     forecasts = _forecast(state, context, settings)
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
@@ -181,7 +178,7 @@ def run_shard(
     )
     db.flush()
     orm_event.listen(
-        db, "after_commit", lambda _s: remember_state(name, cycle_id, state), once=True
+        db, "after_commit", lambda _s: remember_state(cache_key, cycle_id, state), once=True
     )
     clock.lap("state")
     summary.devices, summary.series, summary.points = len(devices), state.n_series, points
@@ -195,14 +192,16 @@ def run_shard(
 _STATE_CACHE: dict[str, tuple[str, ShardState]] = {}
 
 
-def _load_state(row: DetectorState | None, settings: AnalysisSettings, end_ms: int) -> ShardState:
+def _load_state(
+    row: DetectorState | None, settings: AnalysisSettings, end_ms: int, cache_key: str
+) -> ShardState:
     if row is None:
         return ShardState.empty(
             settings.forecast_window_points,
             end_ms - int(settings.backfill_s * 1000),
             models.DetectorConfig(season_buckets=settings.season_buckets),
         )
-    cached = _STATE_CACHE.pop(row.shard, None)
+    cached = _STATE_CACHE.pop(cache_key, None)
     if cached is not None and cached[0] == row.cycle_id:
         return cached[1]
     return ShardState.from_bytes(row.state)
@@ -279,7 +278,7 @@ class _Context:
         unhealthy = set() if healthy.empty else set(healthy.loc[healthy["value"] < 1, "device"])
         # Trip points and capacities change rarely: read them every few minutes, not per cycle.
         cached = _LIMITS_CACHE.get(shard)
-        if cached is None or now_ms - cached[0] > settings.limits_refresh_s * 1000:
+        if cached is None or abs(now_ms - cached[0]) > settings.limits_refresh_s * 1000:
             cached = (
                 now_ms,
                 lim.trip_points(latest("thermal_trip_point_celsius")),

@@ -23,13 +23,24 @@ from tests.analysis.conftest import build_pipeline
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
-def _worker(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "fleetwatch.cli.main", "worker", "-Q", "analysis",
-         "--concurrency", "1", "--hostname", f"{name}@fleetwatch-test"],
+        [
+            sys.executable,
+            "-m",
+            "fleetwatch.cli.main",
+            "worker",
+            "-Q",
+            "analysis",
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"{name}@fleetwatch-test",
+        ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -49,17 +60,24 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
         "FLEETWATCH_ANALYSIS__SHARDS": str(shards),
         "FLEETWATCH_LOG_LEVEL": "WARNING",
     }
-    settings = load_settings(data_dir=tmp_path, celery={"broker_url": broker}, analysis={"shards": shards})
+    settings = load_settings(
+        data_dir=tmp_path, celery={"broker_url": broker}, analysis={"shards": shards}
+    )
     configure(settings)
     celery_app.control.purge()
-    workers = [_worker(f"w{i}-{queue_prefix}", env) for i in (1, 2)]
+    logs = [tmp_path / f"worker{i}.log" for i in (1, 2)]
+    workers = [
+        _worker(f"w{i}-{queue_prefix}", env, log) for i, log in zip((1, 2), logs, strict=True)
+    ]
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # worker start-up is slow on a busy 2-core machine
         replies: list[dict[str, object]] = []
         while time.monotonic() < deadline and len(replies) < 2:
-            replies = celery_app.control.ping(timeout=1.0) or []
+            replies = celery_app.control.ping(timeout=2.0) or []
             replies = [r for r in replies if queue_prefix in next(iter(r))]
-        assert len(replies) == 2, "both workers must be up before the cycle starts"
+        assert len(replies) == 2, "workers did not come up:\n" + "\n".join(
+            log.read_text(errors="replace")[-2000:] for log in logs
+        )
         now_ms = int(pipeline.sim.t * 1000)
         group(analyse_shard.s(i, shards, "scale-out", now_ms) for i in range(shards)).apply_async()
         # A duplicate delivery of one shard, as a broker redelivery would produce.
@@ -68,7 +86,9 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
         runs: list[AnalysisRun] = []
         while time.monotonic() < deadline:
             with pipeline.sessions() as db:
-                runs = list(db.scalars(select(AnalysisRun).where(AnalysisRun.cycle_id == "scale-out")))
+                runs = list(
+                    db.scalars(select(AnalysisRun).where(AnalysisRun.cycle_id == "scale-out"))
+                )
             if len(runs) == shards:
                 break
             time.sleep(0.5)
@@ -76,7 +96,10 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
         with pipeline.sessions() as db:
             runs = list(db.scalars(select(AnalysisRun).where(AnalysisRun.cycle_id == "scale-out")))
         assert sorted(r.shard for r in runs) == sorted(f"{i}/{shards}" for i in range(shards))
-        assert {r.worker.split("@")[0] for r in runs} == {f"w1-{queue_prefix}", f"w2-{queue_prefix}"}
+        assert {r.worker.split("@")[0] for r in runs} == {
+            f"w1-{queue_prefix}",
+            f"w2-{queue_prefix}",
+        }
         assert sum(r.points for r in runs) > 0
     finally:
         for proc in workers:
