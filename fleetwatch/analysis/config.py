@@ -29,6 +29,9 @@ class AnalysisSettings(BaseModel):
     metrics: list[str] = Field(
         default_factory=lambda: list(DEFAULT_METRICS), description="metrics scored for anomalies"
     )
+    ingest_lag_s: float = Field(
+        120.0, ge=0, description="steps younger than this wait for late points"
+    )
     backfill_s: float = Field(
         3 * 3600.0, gt=0, description="history read by the first cycle of a shard"
     )

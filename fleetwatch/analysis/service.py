@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,10 @@ def run_shard(
     by_id = {d.id: d for d in devices}
     row = db.get(DetectorState, name)
     step_ms = int(settings.step_s * 1000)
-    end_ms = now_ms - now_ms % step_ms
+    # Points arrive late (agents batch, uplinks stall): steps younger than the ingest lag are
+    # left for the next cycle instead of being scored as a fleet-wide dropout.
+    ready_ms = now_ms - int(settings.ingest_lag_s * 1000)
+    end_ms = ready_ms - ready_ms % step_ms
     # Process-level caches are keyed by database too: one process may serve several fleets.
     cache_key = f"{db.get_bind().url}#{name}"
     state = _load_state(row, settings, end_ms, cache_key)
@@ -339,6 +343,13 @@ def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) 
     if not rows:
         return _Forecasts(np.zeros(0, dtype=np.int64), [], None)
     index = np.asarray(rows, dtype=np.int64)
+    # Only series heading for their limit (or past it) are worth a fit: most of a healthy
+    # fleet is flat or moving away, and skipping it halves the fleet-wide pass.
+    heading = _heading_for_limit(state.window[index], found)
+    index = index[heading]
+    found = [limit for limit, keep in zip(found, heading, strict=True) if keep]
+    if not len(index):
+        return _Forecasts(np.zeros(0, dtype=np.int64), [], None)
     result = models.forecast_time_to_threshold(
         state.window[index],
         np.array([limit.value for limit in found]),
@@ -354,6 +365,20 @@ def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) 
         ),
     )
     return _Forecasts(index, found, result)
+
+
+def _heading_for_limit(window: np.ndarray, limits: list[lim.Limit]) -> np.ndarray:
+    """Rows whose last quarter-hour moved towards the limit since half an hour before, or that
+    are already past it."""
+    direction = np.array([1.0 if limit.rising else -1.0 for limit in limits])
+    value = np.array([limit.value for limit in limits])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of new series
+        recent = np.nanmean(window[:, -15:], axis=1)
+        earlier = np.nanmean(window[:, -45:-30], axis=1)
+    towards = (recent - earlier) * direction > 0
+    past = (recent - value) * direction >= 0
+    return np.asarray(towards | past, dtype=bool)
 
 
 def _confirm_crossings(
