@@ -43,6 +43,7 @@ class DemoOptions:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     sysfs: bool = False  # mirror Jetson/Coral sysfs trees to files (costly on slow disks)
+    via_agents: bool = False  # ship through one gateway agent per site and the ingest API
     sysfs_every_s: float = 300.0  # simulated seconds between sysfs/tegrastats refreshes
 
 
@@ -393,15 +394,16 @@ def _actions(run: DemoRun) -> Any:
 
 def default_stages(options: DemoOptions) -> list[Stage]:
     from fleetwatch.analysis.demo import AnalysisStage
+    from fleetwatch.demo_serve import ServeStage
 
     cycle_s = 300.0  # one analysis cycle per five simulated minutes
-    stages: list[Stage] = [
-        SimulateStage(),
-        StoreStage(),
-        RegistryStage(),
-        ScrapeEndpointStage(),
-        MqttStage(),
-    ]
+    serve = ServeStage(dashboard=options.dashboard)
+    stages: list[Stage] = [SimulateStage(), RegistryStage(), serve]
+    if options.via_agents:
+        from fleetwatch.demo_agents import AgentStage
+
+        stages.append(AgentStage(lambda: serve.api_base))
+    stages += [StoreStage(), ScrapeEndpointStage(), MqttStage()]
     if options.sysfs:
         stages.append(SysfsStage())
     stages += [
@@ -409,9 +411,6 @@ def default_stages(options: DemoOptions) -> list[Stage]:
         PeriodicStage("alerting", _alerting, cycle_s, "alerts"),
         PeriodicStage("actions", _actions, cycle_s, "actions"),
     ]
-    from fleetwatch.demo_serve import ServeStage
-
-    stages.append(ServeStage(dashboard=options.dashboard))
     return stages
 
 

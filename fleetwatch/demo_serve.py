@@ -40,6 +40,7 @@ class ServeStage(Stage):
         self.api_thread: threading.Thread | None = None
         self.dash: Any = None
         self.urls: dict[str, str] = {}
+        self.api_base = ""
 
     def start(self, run: DemoRun) -> None:
         import uvicorn
@@ -55,7 +56,8 @@ class ServeStage(Stage):
         deadline = time.monotonic() + 20
         while not self.api_server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.urls["api"] = f"http://127.0.0.1:{port}/api/v1 (docs: /docs; no token needed)"
+        self.api_base = f"http://127.0.0.1:{port}"
+        self.urls["api"] = f"{self.api_base}/api/v1 (docs: /docs; no token needed)"
         if self.dashboard:
             from dashboards.server import DashboardServer
 

@@ -95,6 +95,12 @@ def demo(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="embedded databases and files"),
     mqtt_host: str = typer.Option("127.0.0.1", "--mqtt-host", help="MQTT broker for Greengrass"),
     mqtt_port: int = typer.Option(1883, "--mqtt-port", help="MQTT broker port"),
+    via_agents: bool = typer.Option(
+        False,
+        "--via-agents/--direct",
+        help="ship each site's telemetry through a gateway agent (disk buffer, dense encoding) "
+        "and the ingest API, instead of writing it to the store directly",
+    ),
 ) -> None:
     """Simulate a fleet and run it through fleetwatch in one process (Ctrl-C stops cleanly)."""
     overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
@@ -112,6 +118,7 @@ def demo(
         report=report,
         mqtt_host=mqtt_host,
         mqtt_port=mqtt_port,
+        via_agents=via_agents,
     )
     console = Console(highlight=False)
     if not console.is_terminal:
