@@ -363,7 +363,11 @@ def register(app: Dash, client: FleetwatchClient) -> None:
             client, device_id, span=span, chosen=chosen or [], theme=th.normalise(theme)
         )
         if zoom:
+            # The zoom is part of the revision: plotly then takes this range as the user's view
+            # instead of holding on to whatever an earlier answer showed.
+            revision = f"{page.series.layout.uirevision}:{zoom[0]}:{zoom[1]}"
             page.series.update_xaxes(range=zoom, autorange=False)
+            page.series.update_layout(uirevision=revision)
         sentences = [html.Li(s) for s in page.sentences] or [html.Li("no forecast yet")]
         options = [{"label": m, "value": m} for m in page.metrics]
         return (
