@@ -5,7 +5,8 @@ A real API (the FastAPI app on a migrated SQLite state DB and a SQLite metrics s
 uvicorn on loopback) is seeded in the same run. What is timed is exactly what the pages'
 refresh callbacks do: fetch from that API through the dashboard's client, build the figures and
 tables, and serialise the figures to JSON as Dash does before answering the browser. The API's
-own time is included (it is most of it) and reported apart as ``*_api_seconds``.
+own time is included (it is most of it) and reported apart as ``*_api_seconds``: the sum of the
+requests' wall times, which exceeds the page's wall time when its calls go out together.
 
 Options: ``--devices N`` (10000), ``--days D`` (7), ``--repeat R`` (3).
 """
@@ -202,7 +203,8 @@ def run(devices: int, days: int, repeat: int, workdir: Path) -> dict[str, Any]:
         "points_per_series_drawn": page.points_drawn,
         "repeat": repeat,
         "measured": "page refresh work: API fetch through the dashboard client + figure/table "
-        "build + figure JSON serialisation, median of repeats",
+        "build + figure JSON serialisation, median of repeats; *_api_seconds sums the requests' "
+        "wall times (concurrent calls overlap)",
     }
 
 
