@@ -131,7 +131,7 @@ def run_shard(
     ready_ms = now_ms - int(settings.ingest_lag_s * 1000)
     end_ms = ready_ms - ready_ms % step_ms
     # Process-level caches are keyed by database too: one process may serve several fleets.
-    cache_key = f"{db.get_bind().url}#{name}"
+    cache_key = f"{db.get_bind().engine.url}#{name}"
     state = _load_state(row, settings, end_ms, cache_key)
     clock.lap("load")
     start_ms = state.processed_until_ms

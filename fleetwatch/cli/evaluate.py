@@ -35,9 +35,7 @@ def evaluate(
             f"  median lead {figures['median_lead_minutes']} min"
         )
     for alert in result["false_alerts"]:
-        typer.echo(
-            f"false alert: {alert['device']} at minute {alert['minute']}: {alert['reason']}"
-        )
+        typer.echo(f"false alert: {alert['device']} at minute {alert['minute']}: {alert['reason']}")
     if report is not None:
         report.write_text(json.dumps(result, indent=2))
     summary = {k: v for k, v in result.items() if k not in ("faults", "false_alerts")}
