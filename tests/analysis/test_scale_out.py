@@ -11,16 +11,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from celery import group
+from celery import Celery
 from sqlalchemy import select
 
 from fleetwatch.analysis.models import AnalysisRun
-from fleetwatch.analysis.tasks import analyse_shard
-from fleetwatch.settings import load_settings
-from fleetwatch.worker import celery_app, configure
+from fleetwatch.worker import TASK_ROUTES
 from tests.analysis.conftest import build_pipeline
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
+TASK = "fleetwatch.analysis.analyse_shard"
 
 
 def _worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -60,11 +59,11 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
         "FLEETWATCH_ANALYSIS__SHARDS": str(shards),
         "FLEETWATCH_LOG_LEVEL": "WARNING",
     }
-    settings = load_settings(
-        data_dir=tmp_path, celery={"broker_url": broker}, analysis={"shards": shards}
-    )
-    configure(settings)
-    celery_app.control.purge()
+    # A client app of its own: the shared app may already hold connections to another broker
+    # from earlier tests, and its settings must not leak into them.
+    client = Celery("scale-out-test", broker=broker)
+    client.conf.task_routes = TASK_ROUTES
+    client.control.purge()
     logs = [tmp_path / f"worker{i}.log" for i in (1, 2)]
     workers = [
         _worker(f"w{i}-{queue_prefix}", env, log) for i, log in zip((1, 2), logs, strict=True)
@@ -73,15 +72,16 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
         deadline = time.monotonic() + 240  # worker start-up is slow on a busy 2-core machine
         replies: list[dict[str, object]] = []
         while time.monotonic() < deadline and len(replies) < 2:
-            replies = celery_app.control.ping(timeout=2.0) or []
+            replies = client.control.ping(timeout=2.0) or []
             replies = [r for r in replies if queue_prefix in next(iter(r))]
         assert len(replies) == 2, "workers did not come up:\n" + "\n".join(
             log.read_text(errors="replace")[-2000:] for log in logs
         )
         now_ms = int(pipeline.sim.t * 1000)
-        group(analyse_shard.s(i, shards, "scale-out", now_ms) for i in range(shards)).apply_async()
+        for i in range(shards):
+            client.send_task(TASK, args=(i, shards, "scale-out", now_ms))
         # A duplicate delivery of one shard, as a broker redelivery would produce.
-        analyse_shard.apply_async((0, shards, "scale-out", now_ms))
+        client.send_task(TASK, args=(0, shards, "scale-out", now_ms))
         deadline = time.monotonic() + 180
         runs: list[AnalysisRun] = []
         while time.monotonic() < deadline:
@@ -109,5 +109,5 @@ def test_two_workers_split_a_cycle_and_do_each_shard_once(tmp_path: Path) -> Non
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        configure(load_settings(data_dir=tmp_path))
+        client.close()
         pipeline.store.close()
