@@ -13,7 +13,7 @@ import gzip
 import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -31,11 +31,12 @@ from fleetwatch.store.base import (
     StoreError,
     StoreUnavailable,
     TimeLike,
+    WriteResult,
     check_query,
     frame,
     time_bounds,
 )
-from fleetwatch.telemetry import Sample, SeriesKey
+from fleetwatch.telemetry import Sample, SampleError, SeriesKey, partition
 
 
 class _Retryable(Exception):
@@ -62,6 +63,7 @@ class InfluxStore(MetricsStore):
             base_url=self.url, headers=headers, timeout=config.timeout_s, trust_env=False
         )
         self._v2_write: Any = None
+        self._tag_cache: dict[str, tuple[float, list[str]]] = {}
         if config.influx_api == "v2":
             self._v2_write = self._make_v2_writer()
         self.ensure_schema()
@@ -137,17 +139,40 @@ class InfluxStore(MetricsStore):
         return write
 
     # -- writes ---------------------------------------------------------------------------
+    def write(self, samples: Iterable[Sample]) -> WriteResult:
+        """Validate, encode and send batch by batch, the next batch prepared while the previous
+        one is on the wire: influxd works on the other core meanwhile, so validation and
+        serialisation do not add to the write time. A failure raises; re-sending the whole
+        batch is safe (writes are idempotent)."""
+        batch = samples if isinstance(samples, Sequence) else list(samples)
+        result = WriteResult()
+        started = time.perf_counter()
+        try:
+            self._pipeline(batch, result)
+        except Exception:
+            selfmetrics.STORE_WRITE_ERRORS.labels(self.backend).inc()
+            raise
+        selfmetrics.STORE_WRITE_SECONDS.labels(self.backend).observe(time.perf_counter() - started)
+        selfmetrics.STORE_POINTS_WRITTEN.labels(self.backend).inc(result.written)
+        return result
+
     def _write(self, samples: Sequence[Sample]) -> None:
+        self._pipeline(samples, None)
+
+    def _pipeline(self, samples: Sequence[Sample], result: WriteResult | None) -> None:
         size = self.config.batch_size
-        if len(samples) <= size:
-            self.write_line_protocol(encode(samples))
-            return
-        # Encode the next batch while the previous one is on the wire: influxd works on the
-        # other core meanwhile, so serialisation does not add to the write time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
             pending: Future[None] | None = None
             for i in range(0, len(samples), size):
-                body = encode(samples[i : i + size])
+                chunk = samples[i : i + size]
+                if result is not None:
+                    part = partition(chunk)
+                    result.errors.extend(SampleError(e.index + i, e.message) for e in part.errors)
+                    chunk = part.valid
+                    result.written += len(chunk)
+                if not chunk:
+                    continue
+                body = encode(chunk)
                 if pending is not None:
                     pending.result()  # raises the first failure; later batches are not sent
                 pending = pool.submit(self.write_line_protocol, body)
@@ -261,13 +286,23 @@ class InfluxStore(MetricsStore):
         q = f"SELECT {select} FROM {self._from(metric)} WHERE {' AND '.join(where)} {group}"
         return frame(self._blocks(self._query(q)))
 
-    def _raw(self, metric: str, where: list[str]) -> pd.DataFrame:
-        """Raw points with the tags selected as columns: one flat result instead of one JSON
-        object per series, which is what makes reading a quarter-million points fast."""
+    def _tag_keys(self, metric: str) -> list[str]:
+        """Tag keys of a measurement, remembered for a minute (they change rarely; a new key
+        is picked up within the minute)."""
+        cached = self._tag_cache.get(metric)
+        if cached is not None and time.monotonic() - cached[0] < 60:
+            return cached[1]
         keys = self._query(
             f"SHOW TAG KEYS FROM {influxql.quote_ident(self.rp)}.{influxql.quote_ident(metric)}"
         )
         tags = sorted({row[0] for s in keys for row in s.get("values", [])})
+        self._tag_cache[metric] = (time.monotonic(), tags)
+        return tags
+
+    def _raw(self, metric: str, where: list[str]) -> pd.DataFrame:
+        """Raw points with the tags selected as columns: one flat result instead of one JSON
+        object per series, which is what makes reading a quarter-million points fast."""
+        tags = self._tag_keys(metric)
         columns = ", ".join(['"value"', *(influxql.quote_ident(t) for t in tags)])
         q = f"SELECT {columns} FROM {self._from(metric)} WHERE {' AND '.join(where)}"
         series = self._query(q)
