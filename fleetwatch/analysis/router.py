@@ -69,22 +69,10 @@ def list_health(
     The rows are built from the database types directly (no per-row model validation): the
     dashboard asks for 10,000 of them every refresh.
     """
-    rows = service.list_health(db=db, site=site, status=status, limit=limit)
-    body = [
-        {
-            "device_id": d.id,
-            "site_id": d.site_id,
-            "cohort": d.cohort,
-            "node_name": d.node_name,
-            "risk_1h": h.risk_1h,
-            "risk_24h": h.risk_24h,
-            "health": h.health,
-            "status": h.status,
-            "top_signals": [_signal(s) for s in h.top_signals],
-            "computed_at": h.computed_at.isoformat(),
-        }
-        for h, d in rows
-    ]
+    body = service.list_health(db=db, site=site, status=status, limit=limit)
+    for row in body:
+        row["top_signals"] = [_signal(s) for s in row["top_signals"]]
+        row["computed_at"] = row["computed_at"].isoformat()
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 

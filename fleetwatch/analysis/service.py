@@ -812,14 +812,42 @@ def _write_scores(
 # -- reads for the API ----------------------------------------------------------------------------
 def list_health(
     *, db: Session, site: str | None = None, status: str | None = None, limit: int = 10_000
-) -> list[tuple[DeviceHealth, Device]]:
-    query = select(DeviceHealth, Device).join(Device, Device.id == DeviceHealth.device_id)
+) -> list[dict[str, Any]]:
+    """Health rows joined with their device, as plain dicts (no ORM objects: the dashboard
+    asks for the whole fleet on every refresh)."""
+    query = select(
+        DeviceHealth.device_id,
+        Device.site_id,
+        Device.hardware_model,
+        Device.firmware,
+        Device.node_name,
+        DeviceHealth.risk_1h,
+        DeviceHealth.risk_24h,
+        DeviceHealth.health,
+        DeviceHealth.status,
+        DeviceHealth.top_signals,
+        DeviceHealth.computed_at,
+    ).join(Device, Device.id == DeviceHealth.device_id)
     if site is not None:
         query = query.where(Device.site_id == site)
     if status is not None:
         query = query.where(DeviceHealth.status == status)
-    query = query.order_by(DeviceHealth.risk_24h.desc(), Device.id).limit(limit)
-    return [(h, d) for h, d in db.execute(query).all()]
+    query = query.order_by(DeviceHealth.risk_24h.desc(), DeviceHealth.device_id).limit(limit)
+    return [
+        {
+            "device_id": r.device_id,
+            "site_id": r.site_id,
+            "cohort": f"{r.hardware_model}/{r.firmware or '-'}/{r.site_id}",
+            "node_name": r.node_name,
+            "risk_1h": r.risk_1h,
+            "risk_24h": r.risk_24h,
+            "health": r.health,
+            "status": r.status,
+            "top_signals": r.top_signals,
+            "computed_at": r.computed_at,
+        }
+        for r in db.execute(query)
+    ]
 
 
 def get_health(*, db: Session, device_id: str) -> DeviceHealth | None:
