@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from fleetwatch.agent.config import AgentSettings
 from fleetwatch.agent.lanes import lane_of
 from fleetwatch.agent.runner import Agent
@@ -17,8 +15,6 @@ FIXTURES = REPO / "tests" / "fixtures"
 def test_sysfs_and_tegrastats_collectors_ship_through_the_agent(
     receiver: Receiver, tmp_path: Path
 ) -> None:
-    for module in ("collectors.jetson.plugin", "collectors.coral.plugin"):
-        pytest.importorskip(module)
     conf = AgentSettings.model_validate(
         {
             "device": "gateway-1",

@@ -19,7 +19,8 @@ from fleetwatch.store.influxd_process import free_port
 @pytest.fixture
 def ingest_api(tmp_path: Path) -> Iterator[tuple[str, str, object]]:
     """(base URL, ingest token, metrics store) of a running API on SQLite."""
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn
+
     from fleetwatch.api import service
     from fleetwatch.api.app import create_app
     from fleetwatch.db import make_engine, migrations, session_factory, session_scope

@@ -189,7 +189,8 @@ def test_ingest_marks_registered_devices_seen(env: ApiEnv) -> None:
 
 
 def test_dense_encoding_round_trip(env: ApiEnv) -> None:
-    codec = pytest.importorskip("fleetwatch.agent.codec")
+    from fleetwatch.agent import codec
+
     samples = [
         Sample("m", {"device": "d", "site": "s"}, 20.5 + i / 10, T0 + i * 1000) for i in range(100)
     ]

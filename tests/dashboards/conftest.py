@@ -305,7 +305,7 @@ def dash_url(fleet: Fleet) -> Iterator[str]:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not chromedriver:
-        pytest.skip("headless Chromium and chromedriver are needed for browser tests")
+        pytest.fail("headless Chromium and chromedriver are needed (scripts/test.sh installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
