@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fleetwatch.plugins import CollectError, CollectResult, make_sample
@@ -239,27 +240,12 @@ def parse_installed_components(
     source: str = "ListInstalledComponents",
 ) -> CollectResult:
     """``installedComponents`` items: one ``component_state`` series per lifecycle state."""
-    result = CollectResult()
-    ts = now_ms() if timestamp_ms is None else timestamp_ms
-    base = {"device": device, "site": site}
-    for i, item in enumerate(_items(components, "installedComponents", source, result.errors)):
-        if not isinstance(item, Mapping):
-            result.errors.append(
-                CollectError(source, f"[{i}]: must be an object, got {_kind(item)}")
-            )
-            continue
-        name, state = item.get("componentName"), item.get("lifecycleState")
-        if not isinstance(name, str) or not name or not isinstance(state, str) or not state:
-            result.errors.append(
-                CollectError(source, f"[{i}]: componentName and lifecycleState must be text")
-            )
-            continue
-        result.samples.extend(
-            _one_per_state(
-                "component_state", {**base, "component": name}, state, COMPONENT_STATES, ts
-            )
-        )
-    return result
+    return _state_listing(
+        components,
+        _Listing("installedComponents", "componentName", "lifecycleState", "component_state",
+                 "component", "state", COMPONENT_STATES),
+        device=device, site=site, timestamp_ms=timestamp_ms, source=source,
+    )  # fmt: skip
 
 
 def parse_effective_deployments(
@@ -271,36 +257,61 @@ def parse_effective_deployments(
     source: str = "ListEffectiveDeployments",
 ) -> CollectResult:
     """``effectiveDeployments`` items: one ``deployment_status`` series per execution status."""
+    return _state_listing(
+        deployments,
+        _Listing("effectiveDeployments", "deploymentId", "coreDeviceExecutionStatus",
+                 "deployment_status", "deployment", "status", DEPLOYMENT_STATUSES),
+        device=device, site=site, timestamp_ms=timestamp_ms, source=source,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """How one greengrassv2 list response maps to one-series-per-state samples."""
+
+    key: str  # the list in the response
+    name_field: str  # the item's identity (component name, deployment id)
+    state_field: str  # the item's state
+    metric: str
+    label: str  # the label carrying the identity
+    state_label: str  # the label carrying the state
+    states: tuple[str, ...]
+
+
+def _state_listing(
+    value: Any,
+    listing: _Listing,
+    *,
+    device: str,
+    site: str,
+    timestamp_ms: int | None,
+    source: str,
+) -> CollectResult:
     result = CollectResult()
     ts = now_ms() if timestamp_ms is None else timestamp_ms
     base = {"device": device, "site": site}
-    for i, item in enumerate(_items(deployments, "effectiveDeployments", source, result.errors)):
+    for i, item in enumerate(_items(value, listing.key, source, result.errors)):
         if not isinstance(item, Mapping):
             result.errors.append(
                 CollectError(source, f"[{i}]: must be an object, got {_kind(item)}")
             )
             continue
-        deployment, status = item.get("deploymentId"), item.get("coreDeviceExecutionStatus")
-        if (
-            not isinstance(deployment, str)
-            or not deployment
-            or not isinstance(status, str)
-            or not status
-        ):
+        name, state = item.get(listing.name_field), item.get(listing.state_field)
+        if not isinstance(name, str) or not name or not isinstance(state, str) or not state:
             result.errors.append(
                 CollectError(
-                    source, f"[{i}]: deploymentId and coreDeviceExecutionStatus must be text"
+                    source, f"[{i}]: {listing.name_field} and {listing.state_field} must be text"
                 )
             )
             continue
         result.samples.extend(
             _one_per_state(
-                "deployment_status",
-                {**base, "deployment": deployment},
-                status,
-                DEPLOYMENT_STATUSES,
+                listing.metric,
+                {**base, listing.label: name},
+                state,
+                listing.states,
                 ts,
-                key="status",
+                key=listing.state_label,
             )
         )
     return result
