@@ -36,7 +36,6 @@ from fleetwatch.analysis.models import (
     DeviceHealth,
     Forecast,
 )
-from fleetwatch.db import utcnow
 from fleetwatch.fleet.models import Device
 from fleetwatch.store import MetricsStore
 from fleetwatch.telemetry import Sample
@@ -897,5 +896,4 @@ __all__ = [
     "shard_devices",
     "shard_of",
     "status_for",
-    "utcnow",
 ]
