@@ -2,12 +2,12 @@
 
 A *shape* is a metric name plus its label names in order: ``name{a="…",b="…"} value``. For each
 shape the checked path accepts, one small function is generated that takes the line split on
-``"`` and returns the finished :class:`~fleetwatch.plugins.Sample`, or None when the line is not
-exactly of that shape with a plain value (and, in 0.0.4, an optional millisecond timestamp);
-such lines take the checked path. Generated code lets CPython build the label dict from a
-literal with constant keys, several times faster than ``dict(zip(keys, values))``; it is what
-``namedtuple`` and ``dataclasses`` do too. Only validated label names and ``repr()`` literals
-enter the code.
+``"`` and returns the finished :class:`~fleetwatch.plugins.Sample`, relabelled (empty values
+dropped when the relabelling asks for it), or None when the line is not exactly of that shape
+with a plain value (and, in 0.0.4, an optional millisecond timestamp); such lines take the
+checked path. Generated code lets CPython build the label dict from a literal with constant
+keys, several times faster than ``dict(zip(keys, values))``; it is what ``namedtuple`` and
+``dataclasses`` do too. Only validated label names and ``repr()`` literals enter the code.
 
 Shapes repeat from one scrape of a target to the next, so builders are kept in a bounded
 module-level table shared by all tokenize calls with the same relabelling and dialect.
@@ -15,6 +15,7 @@ module-level table shared by all tokenize calls with the same relabelling and di
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -130,15 +131,18 @@ def _compile(
     n = 2 * len(keys) + 1
     checks = [f"len(p) == {n}"]
     checks += [f"p[{2 * i + 2}] == {',' + key + '='!r}" for i, key in enumerate(keys[1:])]
-    entries: dict[str, str] = {}
+    # stored label -> the index of its value in p, or the constant value of an added label
+    values: dict[str, int | str] = {}
     for i, key in enumerate(keys):
         out = key if relabel is None else relabel.out_name(key)
         if out is not None:
-            entries[out] = f"p[{2 * i + 1}]"
+            values[out] = 2 * i + 1
     if relabel is not None:
-        for key, value in relabel.add:
-            entries[key] = repr(value)
-    labels = ", ".join(f"{key!r}: {expr}" for key, expr in entries.items())
+        values.update(relabel.add)
+    labels = ", ".join(
+        f"{key!r}: {f'p[{v}]' if isinstance(v, int) else repr(v)}" for key, v in values.items()
+    )
+    drops = _drop_empty(len(keys), values) if relabel is not None and relabel.drop_empty else ""
     # a 0.0.4 timestamp is integer milliseconds; OpenMetrics ones (seconds) take the checked path
     fields_ok = (
         "k == 1" if openmetrics else "k == 1 or (k == 2 and f[1].isascii() and f[1].isdigit())"
@@ -159,7 +163,8 @@ def build(p, stamp):
                         return None
                     s = new(Sample)
                     set_name(s, {name!r})
-                    set_labels(s, {{{labels}}})
+                    d = {{{labels}}}
+{drops}                    set_labels(s, d)
                     set_value(s, x)
                     set_ts(s, stamp if k == 1 else int(f[1]))
                     return s
@@ -168,3 +173,19 @@ def build(p, stamp):
     namespace = dict(_NAMESPACE)
     exec(compile(source, f"<shape {name}{{{','.join(keys)}}}>", "exec"), namespace)
     return namespace["build"]  # type: ignore[no-any-return]
+
+
+def _drop_empty(count: int, values: dict[str, int | str]) -> str:
+    """Statements removing the empty values from ``d``, the label dict built from ``values``.
+
+    An empty exposed value is an empty part between two quotes. When a line has one, every
+    label whose value is empty goes, added ones included (the checked path keeps those).
+    """
+    code = [
+        f"if not p[{v}]:\n    del d[{key!r}]\n" for key, v in values.items() if isinstance(v, int)
+    ]
+    empty_added = [key for key, v in values.items() if v == ""]
+    if empty_added:
+        code.append(f"if {' or '.join(f'not p[{2 * i + 1}]' for i in range(count))}:\n")
+        code.extend(f"    del d[{key!r}]\n" for key in empty_added)
+    return textwrap.indent("".join(code), " " * 20)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collectors.iotedge._labels import METRIC_NAME_RE, LineError, Relabel, parse_sample_line
-from collectors.iotedge._sample import new_sample, set_labels
+from collectors.iotedge._sample import new_sample
 from collectors.iotedge._shapes import shape_table
 from fleetwatch.plugins import CollectError, Sample
 from fleetwatch.telemetry import now_ms
@@ -107,7 +107,6 @@ def tokenize(
     errors: list[CollectError] = []
     by_sample_name: dict[str, MetricFamily] = {}
     shapes = shape_table(relabel, openmetrics)
-    drop_empty = relabel is not None and relabel.drop_empty
     eof = False
     lineno = 0
     last_name: str | None = None  # the family the fast path appended to last, and its append
@@ -132,9 +131,7 @@ def tokenize(
             shape = shapes.get(parts[0])
             if shape is not None:
                 sample = shape.build(parts, stamp)
-                if sample is not None:
-                    if drop_empty and '=""' in line:
-                        set_labels(sample, {k: v for k, v in sample.labels.items() if v})
+                if sample is not None:  # relabelled, empty values dropped, by the builder
                     if shape.name is not last_name:  # families are contiguous: rarely taken
                         last_name = shape.name
                         fam = by_sample_name.get(last_name)

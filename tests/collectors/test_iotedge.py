@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from collectors.iotedge import _shapes
 from collectors.iotedge.config import IoTEdgeConfig
 from collectors.iotedge.exposition import tokenize
 from collectors.iotedge.parse import parse_exposition
@@ -248,6 +249,21 @@ def test_tokenizer_samples_equal_ordinary_samples() -> None:
     fast = tokenize(text, timestamp_ms=TS).samples()
     assert fast == [Sample("a", {"b": "1", "c": "2"}, 3.0, TS)] * 2
     assert hash(fast[0].series) == hash(Sample("a", {"b": "1", "c": "2"}, 3.0, TS).series)
+
+
+@pytest.mark.parametrize("device", [None, "gw-1"])
+def test_empty_labels_are_dropped_alike_on_both_paths(device: str | None) -> None:
+    """The first line takes the checked path and teaches its shape; the others take the fast."""
+    _shapes.clear()
+    line = 'empty_labels{a="",edge_device="%s",b="x",device="",c=""} 1\n'
+    text = "".join(line % edge for edge in ("e1", "e1", "", "e2"))
+    result = parse_exposition(text, device=device, site="s", timestamp_ms=TS)
+    edges = ["e1", "e1", "e2"] if device is None else [device] * 4
+    assert [s.labels for s in result.samples] == [
+        {"device": edge, "b": "x", "site": "s"} for edge in edges
+    ]
+    order = list(result.samples[0].labels)  # the checked path's, for the fast path too
+    assert [list(s.labels) for s in result.samples] == [order] * len(edges)
 
 
 # --- the collector, against a real HTTP server on loopback -----------------------------------
