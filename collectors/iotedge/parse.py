@@ -128,21 +128,27 @@ _MODULE = (("module_name", "module"),)
 _value = attrgetter("value")
 HOST_MODULE = "host"  # edgeAgent's whole-device series; canonical series drop the module label
 
-LabelKey = tuple[tuple[str, str], ...]
+# One canonical series while its value is worked out: device, site and the values of the (at
+# most two) mapped labels, "" for none. Flat, so that placing a sample costs a single tuple.
+Series = tuple[str, str, str, str]
+LabelMapping = tuple[tuple[str, str], ...]
+_NO_LABEL = ("", "")  # pads a mapping to two labels: no sample has a label named ""
+assert all(len(mapping) <= 2 for _, mapping in _DIRECT.values())
 
 
 def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
     """The canonical series (see docs/metrics.md) derived from one exposition's families."""
-    sums: dict[tuple[str, LabelKey], float] = {}
+    out: list[Sample] = []
     for family, (canonical, mapping) in _DIRECT.items():
         fam = families.get(family)
         if fam is not None:
-            _add(sums, canonical, mapping, (s for s in fam.samples if s.name == family), 1.0)
+            sums = _sums(fam.samples, mapping, 1.0, name=family)
+            out.extend(_samples(canonical, mapping, sums, ts))
     cpu = families.get("edgeAgent_used_cpu_percent")
     if cpu is not None:
-        medians = (s for s in cpu.samples if s.labels.get("quantile") == "0.5")
-        _add(sums, "cpu_utilization_ratio", _MODULE, medians, 0.01)
-    out = [new_sample(name, dict(labels), value, ts) for (name, labels), value in sums.items()]
+        medians = [s for s in cpu.samples if s.labels.get("quantile") == "0.5"]
+        sums = _sums(medians, _MODULE, 0.01)
+        out.extend(_samples("cpu_utilization_ratio", _MODULE, sums, ts))
     out.extend(_availability(families, ts))
     out.extend(
         _mean_of_summary(
@@ -152,60 +158,84 @@ def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample
     return out
 
 
-def _add(
-    sums: dict[tuple[str, LabelKey], float],
-    canonical: str,
-    mapping: tuple[tuple[str, str], ...],
-    samples: Iterable[Sample],
-    scale: float,
-) -> None:
+def _series(labels: Mapping[str, str], mapping: LabelMapping) -> Series:
+    """The canonical series of a sample's labels.
+
+    A mapped label that is empty or absent leaves no value, and so does the host module.
+    """
+    (first, canonical), (second, _) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    a = labels.get(first, "")
+    if canonical == "module" and a == HOST_MODULE:
+        a = ""
+    return (labels["device"], labels["site"], a, labels.get(second, ""))
+
+
+def _sums(
+    samples: Iterable[Sample], mapping: LabelMapping, scale: float, name: str | None = None
+) -> dict[Series, float]:
+    """Finite values (of samples called ``name`` if given) times ``scale``, added per series."""
+    (first, canonical), (second, _) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    host = HOST_MODULE if canonical == "module" else None
+    sums: dict[Series, float] = {}
+    get = sums.get
     for s in samples:
         value = s.value
-        if value - value == 0.0:  # finite
-            key = (canonical, _labels(s.labels, mapping))
-            sums[key] = sums.get(key, 0.0) + value * scale
+        if value - value == 0.0 and (name is None or s.name == name):  # finite
+            labels = s.labels
+            a = labels.get(first, "")  # the series, as _series places it (inlined: hot)
+            key = (labels["device"], labels["site"], "" if a == host else a, labels.get(second, ""))
+            sums[key] = get(key, 0.0) + value * scale
+    return sums
 
 
-def _labels(labels: Mapping[str, str], mapping: tuple[tuple[str, str], ...]) -> LabelKey:
-    base: LabelKey = (("device", labels["device"]), ("site", labels["site"]))
-    for exposed, canonical in mapping:
-        value = labels.get(exposed)
-        if value and not (canonical == "module" and value == HOST_MODULE):
-            base += ((canonical, value),)
-    return base
+def _samples(
+    name: str, mapping: LabelMapping, values: dict[Series, float], ts: int
+) -> list[Sample]:
+    """One sample per series, labelled with device, site and the mapped labels it has."""
+    (_, first), (_, second) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    out = []
+    for (device, site, a, b), value in values.items():
+        labels = {"device": device, "site": site}
+        if a:
+            labels[first] = a
+        if b:
+            labels[second] = b
+        out.append(new_sample(name, labels, value, ts))
+    return out
 
 
-def _by_labels(
-    fam: MetricFamily | None, mapping: tuple[tuple[str, str], ...]
-) -> dict[LabelKey, float]:
-    values: dict[LabelKey, float] = {}
+def _by_series(fam: MetricFamily | None, mapping: LabelMapping) -> dict[Series, float]:
+    """The last finite value of each series (samples named as the family only)."""
+    values: dict[Series, float] = {}
     if fam is not None:
         for s in fam.samples:
             if s.name == fam.name and math.isfinite(s.value):
-                values[_labels(s.labels, mapping)] = s.value
+                values[_series(s.labels, mapping)] = s.value
     return values
 
 
-def _availability(families: dict[str, MetricFamily], ts: int) -> Iterable[Sample]:
+def _availability(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
     """Time running correctly / time expected running, per module (when expected > 0)."""
-    running = _by_labels(families.get("edgeAgent_total_time_running_correctly_seconds"), _MODULE)
-    expected = _by_labels(families.get("edgeAgent_total_time_expected_running_seconds"), _MODULE)
-    for key, total in expected.items():
-        if total > 0 and key in running:
-            yield new_sample("module_availability_ratio", dict(key), running[key] / total, ts)
+    running = _by_series(families.get("edgeAgent_total_time_running_correctly_seconds"), _MODULE)
+    expected = _by_series(families.get("edgeAgent_total_time_expected_running_seconds"), _MODULE)
+    ratios = {
+        series: running[series] / total
+        for series, total in expected.items()
+        if total > 0 and series in running
+    }
+    return _samples("module_availability_ratio", _MODULE, ratios, ts)
 
 
 def _mean_of_summary(
     families: dict[str, MetricFamily], family: str, canonical: str, ts: int
-) -> Iterable[Sample]:
+) -> list[Sample]:
     """``_sum / _count`` of a summary: its quantiles go NaN between rare observations."""
     fam = families.get(family)
     if fam is None:
-        return
-    totals: dict[LabelKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        return []
+    totals: dict[Series, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s in fam.samples:
         if s.name in (family + "_sum", family + "_count") and math.isfinite(s.value):
-            totals[_labels(s.labels, ())][s.name.endswith("_count")] += s.value
-    for key, (total, count) in totals.items():
-        if count > 0:
-            yield new_sample(canonical, dict(key), total / count, ts)
+            totals[_series(s.labels, ())][s.name.endswith("_count")] += s.value
+    means = {series: total / count for series, (total, count) in totals.items() if count > 0}
+    return _samples(canonical, (), means, ts)
