@@ -84,7 +84,8 @@ def parse_exposition(
         if fam.type == "summary" and any(map(isnan, map(_value, kept))):
             kept = [s for s in kept if s.value == s.value or "quantile" not in s.labels]
             result.no_observation += len(fam.samples) - len(kept)
-        if device is None:  # else the relabelling gave every sample the configured device
+        # else the relabelling gave every sample the configured device
+        if device is None and not _all_labelled(kept, "device"):
             with_device = [s for s in kept if "device" in s.labels]
             missing_device += len(kept) - len(with_device)
             kept = with_device
@@ -100,6 +101,14 @@ def parse_exposition(
         )
     result.samples.extend(canonical_samples(expo.families, ts))
     return result
+
+
+def _all_labelled(samples: list[Sample], label: str) -> bool:
+    # a plain loop: all() over a generator takes twice as long, on every sample of a scrape
+    for s in samples:  # noqa: SIM110
+        if label not in s.labels:
+            return False
+    return True
 
 
 # Exposed family -> (canonical name, exposed label -> canonical label). Values of series that
