@@ -62,6 +62,25 @@ def _none(parts: list[str], stamp: int) -> None:
 
 Shapes = dict[str, Shape]
 
+
+def _tail(text: str, stamp: int, timestamps: bool) -> tuple[float, int] | None:
+    """The value and timestamp of a tail that is not a plain value, or None to check the line.
+
+    A 0.0.4 timestamp (``timestamps``) is integer milliseconds; OpenMetrics ones (seconds) take
+    the checked path.
+    """
+    fields = text.split()
+    k = len(fields)
+    if k == 1 or (timestamps and k == 2 and fields[1].isascii() and fields[1].isdigit()):
+        value = fields[0]
+        if "_" not in value and value.isascii():
+            try:
+                return float(value), stamp if k == 1 else int(fields[1])
+            except ValueError:
+                return None
+    return None
+
+
 MAX_SHAPES = 4096  # builders kept across calls; the tables are emptied when they would grow past
 _tables: dict[tuple[Relabel | None, bool], Shapes] = {}
 _count = 0
@@ -73,6 +92,7 @@ _NAMESPACE = {
     "set_labels": _sample.set_labels,
     "set_value": _sample.set_value,
     "set_ts": _sample.set_timestamp,
+    "tail": _tail,
 }
 
 
@@ -143,31 +163,31 @@ def _compile(
         f"{key!r}: {f'p[{v}]' if isinstance(v, int) else repr(v)}" for key, v in values.items()
     )
     drops = _drop_empty(len(keys), values) if relabel is not None and relabel.drop_empty else ""
-    # a 0.0.4 timestamp is integer milliseconds; OpenMetrics ones (seconds) take the checked path
-    fields_ok = (
-        "k == 1" if openmetrics else "k == 1 or (k == 2 and f[1].isascii() and f[1].isdigit())"
-    )
+    # The tail after "}" is usually a plain value between blanks, which float() takes as it is:
+    # it skips the same ASCII blanks as str.split(). Any other tail goes field by field.
     source = f"""\
 def build(p, stamp):
     if {" and ".join(checks)}:
         e = p[{n - 1}]
         if e[:1] == "}}":
-            f = e[1:].split()
-            k = len(f)
-            if {fields_ok}:
-                v = f[0]
-                if "_" not in v and v.isascii():
-                    try:
-                        x = float(v)
-                    except ValueError:
-                        return None
-                    s = new(Sample)
-                    set_name(s, {name!r})
-                    d = {{{labels}}}
-{drops}                    set_labels(s, d)
-                    set_value(s, x)
-                    set_ts(s, stamp if k == 1 else int(f[1]))
-                    return s
+            v = e[1:]
+            try:
+                if "_" in v or not v.isascii():
+                    raise ValueError(v)
+                x = float(v)
+                t = stamp
+            except ValueError:
+                fields = tail(v, stamp, {not openmetrics})
+                if fields is None:
+                    return None
+                x, t = fields
+            s = new(Sample)
+            set_name(s, {name!r})
+            d = {{{labels}}}
+{drops}            set_labels(s, d)
+            set_value(s, x)
+            set_ts(s, t)
+            return s
     return None
 """
     namespace = dict(_NAMESPACE)
@@ -188,4 +208,4 @@ def _drop_empty(count: int, values: dict[str, int | str]) -> str:
     if empty_added:
         code.append(f"if {' or '.join(f'not p[{2 * i + 1}]' for i in range(count))}:\n")
         code.extend(f"    del d[{key!r}]\n" for key in empty_added)
-    return textwrap.indent("".join(code), " " * 20)
+    return textwrap.indent("".join(code), " " * 12)
