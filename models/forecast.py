@@ -20,6 +20,7 @@ missing points), both looking only at the trailing window of each series:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ from models._common import BoolArray, FloatArray, as_2d, per_series
 WEEK_SECONDS = 7 * 86_400.0
 AGREE_Z = 0.0
 SWING_SMOOTHING = 3
+# Lags (points) at which a temperature may follow its load: heat sinks take minutes.
+LOAD_LAGS_POINTS = (1.0, 3.0, 6.0)
+LOAD_REFERENCE_QUANTILE = 0.9
+MAX_AUTOCORRELATION = 0.95  # lag-1 autocorrelation counted at most (20x fewer points)
 # Time constants tried for an exponential approach, as multiples of the window length.
 APPROACH_TAU_FACTORS = (0.1, 0.15, 0.22, 0.33, 0.5, 0.75, 1.1, 1.6, 2.4)
 
@@ -147,16 +152,36 @@ def _regress_masked(window: FloatArray, x: FloatArray) -> _Regression:
 def fit_lines(window: FloatArray) -> LineFit:
     """Least-squares line through each row of ``window`` (NaN ignored), vectorised.
 
-    Time is in points, 0 at the last column, so ``level_at_end`` is the fitted value now.
+    Time is in points, 0 at the last column, so ``level_at_end`` is the fitted value now. The
+    standard errors allow for autocorrelated residuals (see :func:`_autocorrelation_factor`).
     """
     t = np.arange(1 - window.shape[1], 1, dtype=np.float64)
     fit = _regress(window, t)
     safe_n = np.maximum(fit.n, 1.0)
+    factor = _autocorrelation_factor(window, t, fit)
     with np.errstate(all="ignore"):
-        variance = fit.rss / np.maximum(fit.n - 2.0, 1.0)
+        variance = fit.rss / np.maximum(fit.n - 2.0, 1.0) * factor
         slope_se = np.sqrt(variance / fit.sxx)
         level_se = np.sqrt(variance * (1.0 / safe_n + fit.x_mean**2 / fit.sxx))
     return LineFit(fit.coef, fit.intercept, slope_se, level_se, fit.n)
+
+
+def _autocorrelation_factor(window: FloatArray, t: FloatArray, fit: _Regression) -> FloatArray:
+    """Variance inflation ``(1 + rho) / (1 - rho)`` for residuals with lag-1 autocorrelation rho.
+
+    Ordinary least squares takes residuals for independent noise. Metrics of physical systems
+    wander instead (a temperature follows a load that drifts for a quarter of an hour, memory
+    saws with garbage collection): a line through a window of such a series looks far more
+    certain than it is, and a passing excursion reads as a significant trend. Counting only the
+    effectively independent points (an AR(1) approximation) keeps the interval honest.
+    """
+    with np.errstate(all="ignore"):
+        residual = window - (fit.intercept[:, np.newaxis] + fit.coef[:, np.newaxis] * t)
+        filled = np.where(np.isfinite(residual), residual, 0.0)
+        lagged = (filled[:, 1:] * filled[:, :-1]).sum(axis=1)
+        energy = (filled * filled).sum(axis=1)
+        rho = np.clip(np.where(energy > 0, lagged / energy, 0.0), 0.0, MAX_AUTOCORRELATION)
+    return np.asarray((1.0 + rho) / (1.0 - rho), dtype=np.float64)
 
 
 def predict_linear_time_to_threshold(
@@ -200,17 +225,25 @@ def forecast_time_to_threshold(
     significance_z: float = 2.0,
     min_improvement: float = 0.9,
     excursion_weight: float = 1.0,
+    load: Any = None,
 ) -> TimeToThreshold:
     """Forecast when each series crosses its limit, with an interval (see the module doc).
 
     ``values`` is (series x time) sampled every ``interval_seconds`` (NaN for missing points);
     only the last ``window_points`` are used. ``threshold`` and ``rising`` are scalars or per
     series: ``rising=False`` means the limit is a floor (free bytes falling towards zero).
+    ``load`` (same shape; rows of NaN where unknown) is what drives each series, such as a
+    device's power draw for its temperatures: the forecast then follows the series as if held
+    at its recent high load (:func:`adjust_for_load`), so a rise that the load explains is not
+    taken for a trend towards the limit.
     """
     matrix = as_2d(values)
     n_series = matrix.shape[0]
     sign = np.where(np.broadcast_to(np.asarray(rising, dtype=bool), (n_series,)), 1.0, -1.0)
-    window = matrix[:, -window_points:] * sign[:, np.newaxis]
+    window = matrix[:, -window_points:]
+    if load is not None:
+        window = adjust_for_load(window, as_2d(load)[:, -window_points:])
+    window = window * sign[:, np.newaxis]
     limit = per_series(threshold, n_series) * sign
     recent = _linear_trend(window, linear_window_points)
     approach = fit_approach(window, min_improvement)
@@ -262,6 +295,83 @@ def forecast_time_to_threshold(
         slope=slope * sign / interval_seconds,
         time_constant=tau * interval_seconds,
     )
+
+
+def adjust_for_load(
+    window: FloatArray,
+    load: FloatArray,
+    *,
+    lags: tuple[float, ...] = LOAD_LAGS_POINTS,
+    reference_quantile: float = LOAD_REFERENCE_QUANTILE,
+    min_points: int = 20,
+) -> FloatArray:
+    """Each series as if its load had stayed at the high end of its window.
+
+    A temperature is ambient plus thermal resistance times power: it climbs when the load
+    climbs and falls back with it, and a line through such a climb points at the trip point
+    for no reason. Per series, the gain ``b`` (value per unit of load, the load smoothed
+    exponentially over each of ``lags`` points, the best fit kept) is estimated from the
+    minute-to-minute changes of both, so that a slow drift (dust building up, a failing fan)
+    is not mistaken for a response to a load that happened to rise at the same time. Where
+    more load means a higher value (b > 0), the load's part is replaced by its value at the
+    ``reference_quantile`` of the window's load. What is left rises only for reasons other
+    than the load. Rows without a usable load (NaN, flat, fewer than ``min_points`` points)
+    are returned unchanged.
+    """
+    y = np.asarray(window, dtype=np.float64)
+    x = np.asarray(load, dtype=np.float64)
+    out = y.copy()
+    if y.shape[0] == 0 or x.shape != y.shape:
+        return out
+    best_rss = np.full(y.shape[0], np.inf)
+    dy = np.diff(y, axis=1)
+    for lag in lags:
+        smooth = _ema(x, lag)
+        dx = np.diff(smooth, axis=1)
+        w = np.isfinite(dy) & np.isfinite(dx)
+        dyw, dxw = np.where(w, dy, 0.0), np.where(w, dx, 0.0)
+        with np.errstate(all="ignore"):
+            sxx = (dxw * dxw).sum(axis=1)
+            gain = (dxw * dyw).sum(axis=1) / sxx
+            rss = ((dyw - gain[:, np.newaxis] * dxw) ** 2).sum(axis=1)
+        usable = (w.sum(axis=1) >= min_points) & (sxx > 0) & (gain > 0) & (rss < best_rss)
+        if not usable.any():
+            continue
+        known = np.isfinite(y) & np.isfinite(smooth)
+        reference = _row_quantile(np.where(known, smooth, np.nan), reference_quantile)
+        with np.errstate(all="ignore"):
+            adjusted = y - gain[:, np.newaxis] * (smooth - reference[:, np.newaxis])
+        out = np.where(
+            usable[:, np.newaxis] & known, adjusted, np.where(usable[:, np.newaxis], y, out)
+        )
+        best_rss = np.where(usable, rss, best_rss)
+    return out
+
+
+def _ema(x: FloatArray, points: float) -> FloatArray:
+    """Exponential moving average along each row over ``points``; gaps hold the average."""
+    alpha = 1.0 - np.exp(-1.0 / points)
+    out = np.empty_like(x)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without any load
+        first = np.nanmean(x[:, : max(1, int(points))], axis=1)
+    acc = np.where(np.isfinite(first), first, np.nan)
+    for j in range(x.shape[1]):
+        value = x[:, j]
+        acc = np.where(
+            np.isfinite(value), np.where(np.isfinite(acc), acc + alpha * (value - acc), value), acc
+        )
+        out[:, j] = acc
+    return out
+
+
+def _row_quantile(x: FloatArray, q: float) -> FloatArray:
+    """``nanquantile`` along rows (lower interpolation), without NumPy's per-row NaN path."""
+    ordered = np.sort(x, axis=1)  # NaN sort last
+    count = np.isfinite(x).sum(axis=1)
+    k = np.clip(np.floor(q * (count - 1)).astype(np.int64), 0, x.shape[1] - 1)
+    values = ordered[np.arange(x.shape[0]), k]
+    return np.asarray(np.where(count > 0, values, np.nan), dtype=np.float64)
 
 
 def _swing(window: FloatArray, line: LineFit) -> FloatArray:

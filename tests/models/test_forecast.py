@@ -126,3 +126,53 @@ def test_deep_dive_gives_a_path_and_band_reaching_the_limit() -> None:
     assert deep.earliest_seconds <= deep.time_to_threshold_seconds
     assert deep.time_to_threshold_seconds < float("inf")
     assert deep.to_dict()["mean"][0] == pytest.approx(deep.mean.iloc[0])
+
+
+def _thermal(load: np.ndarray, drift_per_min: float = 0.0, seed: int = 5) -> np.ndarray:
+    """A die following ``35 + 2.5 °C/W * power`` with a 4-minute lag, plus a slow drift."""
+    rng = np.random.default_rng(seed)
+    temp = np.empty_like(load)
+    level = 35.0 + 2.5 * load[:, 0]
+    for j in range(load.shape[1]):
+        level = level + (35.0 + 2.5 * load[:, j] + drift_per_min * j - level) * (1 - np.exp(-0.25))
+        temp[:, j] = level
+    return temp + rng.normal(0, 0.2, temp.shape)
+
+
+def test_a_rise_the_load_explains_is_not_a_trend_towards_the_trip_point() -> None:
+    # Power steps from 6 W to 13 W half an hour ago: 17 °C up, and a line says 85 °C is near.
+    load = np.full((20, 120), 6.0) + np.random.default_rng(2).normal(0, 0.3, (20, 120))
+    load[:, 90:] += 7.0
+    temp = _thermal(load)
+    raw = forecast_time_to_threshold(temp, 85.0)
+    adjusted = forecast_time_to_threshold(temp, 85.0, load=load)
+    assert np.median(raw.time_to_threshold) < 3600  # the line alone is fooled: "within the hour"
+    # held at its new load it levels off: nothing within the alerting horizons
+    assert not adjusted.will_cross_within(7200).any()
+    assert np.median(adjusted.time_to_threshold) > 4 * 3600
+
+
+def test_a_drift_the_load_does_not_explain_still_crosses() -> None:
+    # Dust: +0.15 °C per minute at a wandering load; 85 °C about 70 minutes after the window.
+    rng = np.random.default_rng(3)
+    load = 10.0 + np.cumsum(rng.normal(0, 0.15, (20, 120)), axis=1)
+    temp = _thermal(load, drift_per_min=0.15)
+    ahead = (85.0 - temp[:, -10:].mean(axis=1)) / 0.15
+    result = forecast_time_to_threshold(temp, 85.0, load=load)
+    assert result.crossing_expected.all()
+    minutes = result.time_to_threshold / MIN
+    assert np.median(np.abs(minutes - ahead)) < 0.35 * np.median(ahead)
+
+
+def test_autocorrelated_wander_is_not_a_significant_trend() -> None:
+    # Load that wanders with a quarter-hour memory and no trend at all: over two hours a line
+    # through it often has a slope that white-noise standard errors call significant.
+    rng = np.random.default_rng(4)
+    n, points = 400, 120
+    wander = np.zeros((n, points))
+    for j in range(1, points):
+        wander[:, j] = wander[:, j - 1] * np.exp(-1 / 15) + rng.normal(0, 1.0, n)
+    result = forecast_time_to_threshold(60 + wander, 80.0)
+    # with white-noise standard errors a third of these series "will cross" (0.34 measured)
+    assert result.crossing_expected.mean() < 0.2
+    assert result.will_cross_within(7200).mean() < 0.02
