@@ -10,6 +10,8 @@ plain arrays, so a periodic task can load the state, score the new points and sa
 * :func:`forecast_time_to_threshold` (with an interval, ``inf`` = no crossing expected) and
   the Prometheus baseline :func:`predict_linear_time_to_threshold`; :func:`forecast_deep_dive`
   for one series with statsmodels.
+* :func:`fan_wear`: each fan's speed for its duty cycle against its own best and its peers,
+  and when, at its rate of wear, it stops.
 * :func:`health_scores`: risk per device with its top contributing signals.
 
 No I/O, no database, no task queue: callers bring the arrays.
@@ -25,6 +27,7 @@ from models.anomaly import (
     update_with_components,
 )
 from models.deep_dive import DeepDiveForecast, forecast_deep_dive
+from models.fans import FanWear, fan_wear
 from models.forecast import (
     TimeToThreshold,
     forecast_time_to_threshold,
@@ -39,10 +42,12 @@ __all__ = [
     "Detection",
     "DetectorConfig",
     "DetectorState",
+    "FanWear",
     "HealthScores",
     "PeerScores",
     "TimeToThreshold",
     "detect",
+    "fan_wear",
     "forecast_deep_dive",
     "forecast_pressure",
     "forecast_time_to_threshold",

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 DEFAULT_METRICS = (
     "temperature_celsius",
     "fan_speed_rpm",
+    "fan_pwm_ratio",
     "power_watts",
     "cpu_utilization_ratio",
     "gpu_utilization_ratio",

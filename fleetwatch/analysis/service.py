@@ -60,6 +60,7 @@ HEALTH_WEIGHTS = {
     "component_broken": 0.8,
     "device_unhealthy": 0.7,
     "restart_loop": 0.8,
+    "fan_wear": 0.9,
 }
 RESTART_LOOP_WINDOW_POINTS = 15  # grid points (15 min at the default step)
 RESTART_LOOP_RESTARTS = 3.0
@@ -153,11 +154,12 @@ def run_shard(
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
     peers = _peers(state, by_id)
+    fans = _fan_wear(state, by_id, settings.step_s)
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
     summary.forecasts_crossing = _persist_forecasts(db, state, forecasts, confirmed, now)
-    health = _health(state, step, peers, forecasts, confirmed, context, devices)
+    health = _health(state, step, peers, fans, forecasts, confirmed, context, devices)
     summary.critical = _persist_health(db, health, now)
     _write_scores(store, health, step, state, by_id, end_ms)
     clock.lap("persist")
@@ -352,6 +354,7 @@ def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) 
     result = models.forecast_time_to_threshold(
         state.window[index],
         np.array([limit.value for limit in found]),
+        load=_thermal_load(state, index),
         interval_seconds=settings.step_s,
         window_points=settings.forecast_window_points,
         linear_window_points=max(10, settings.forecast_window_points // 2),
@@ -364,6 +367,40 @@ def _forecast(state: ShardState, context: _Context, settings: AnalysisSettings) 
         ),
     )
     return _Forecasts(index, found, result)
+
+
+def _thermal_load(state: ShardState, rows: np.ndarray) -> np.ndarray:
+    """Per forecast row: the window of what heats a temperature series (NaN for the rest).
+
+    A device's total power draw (the sum of its rails) where it reports power, else its CPU
+    utilisation (a Coral host's CPU feeds the TPU and warms the enclosure).
+    """
+    load = np.full((len(rows), state.window.shape[1]), np.nan)
+    wanted: dict[str, list[int]] = {}
+    for j, i in enumerate(rows.tolist()):
+        metric, labels = state.keys[i]
+        if metric == "temperature_celsius":
+            wanted.setdefault(dict(labels).get("device", ""), []).append(j)
+    if not wanted:
+        return load
+    power: dict[str, list[int]] = {}
+    cpu: dict[str, int] = {}
+    for i, (metric, labels) in enumerate(state.keys):
+        if metric == "power_watts":
+            power.setdefault(dict(labels).get("device", ""), []).append(i)
+        elif metric == "cpu_utilization_ratio" and len(labels) == 2:  # device, site only
+            cpu[dict(labels).get("device", "")] = i
+    for device, targets in wanted.items():
+        if device in power:
+            rails = state.window[power[device]]
+            with np.errstate(all="ignore"):
+                total = np.where(np.isfinite(rails).any(axis=0), np.nansum(rails, axis=0), np.nan)
+        elif device in cpu:
+            total = state.window[cpu[device]]
+        else:
+            continue
+        load[targets] = total
+    return load
 
 
 def _heading_for_limit(window: np.ndarray, limits: list[lim.Limit]) -> np.ndarray:
@@ -437,6 +474,39 @@ def _peers(state: ShardState, by_id: dict[str, Device]) -> np.ndarray:
         )
         scores[index] = result.score
     return scores
+
+
+@dataclass
+class _Fans:
+    rows: np.ndarray  # state rows of fan_speed_rpm series with a duty series beside them
+    wear: models.FanWear | None
+
+    def signal(self, n_series: int) -> np.ndarray:
+        out = np.zeros(n_series)
+        if self.wear is not None:
+            out[self.rows] = self.wear.signal
+        return out
+
+
+def _fan_wear(state: ShardState, by_id: dict[str, Device], step_s: float) -> _Fans:
+    """Wear of every fan whose duty cycle is reported too, against fans of the same model."""
+    rpm_rows, duty_rows, groups = [], [], []
+    for i, (metric, labels) in enumerate(state.keys):
+        if metric != "fan_speed_rpm":
+            continue
+        duty = state.index.get(("fan_pwm_ratio", labels))
+        device = by_id.get(dict(labels).get("device", ""))
+        if duty is None or device is None:
+            continue
+        rpm_rows.append(i)
+        duty_rows.append(duty)
+        groups.append(device.hardware_model)
+    if not rpm_rows:
+        return _Fans(np.zeros(0, dtype=np.int64), None)
+    wear = models.fan_wear(
+        state.window[rpm_rows], state.window[duty_rows], groups, interval_seconds=step_s
+    )
+    return _Fans(np.asarray(rpm_rows, dtype=np.int64), wear)
 
 
 # -- persistence --------------------------------------------------------------------------------
@@ -585,6 +655,7 @@ def _health(
     state: ShardState,
     step: Step,
     peers: np.ndarray,
+    fans: _Fans,
     forecasts: _Forecasts,
     confirmed: np.ndarray,
     context: _Context,
@@ -602,6 +673,7 @@ def _health(
         ttt[forecasts.rows] = np.where(confirmed, forecasts.result.upper, np.inf)
     soonest, forecast_row = _per_device_min(ttt, series_device, n)
     restarts, restart_row = _per_device_max(_restart_pressure(state), series_device, n)
+    fan, fan_row = _per_device_max(fans.signal(state.n_series), series_device, n)
     broken = np.array([1.0 if d.id in context.broken else 0.0 for d in devices])
     unhealthy = np.array([1.0 if d.id in context.unhealthy else 0.0 for d in devices])
     risk: dict[str, np.ndarray] = {}
@@ -615,6 +687,7 @@ def _health(
                 "component_broken": broken,
                 "device_unhealthy": unhealthy,
                 "restart_loop": restarts,
+                "fan_wear": fan,
             },
             weights=HEALTH_WEIGHTS,
         )
@@ -625,10 +698,11 @@ def _health(
         "peer": peer_row,
         "forecast": forecast_row,
         "restart_loop": restart_row,
+        "fan_wear": fan_row,
     }
     described = [
         [
-            _describe(name, share, i, state, signal_rows, forecasts, context, devices)
+            _describe(name, share, i, state, signal_rows, forecasts, fans, context, devices)
             for name, share in top
         ]
         for i, top in enumerate(tops)
@@ -686,6 +760,7 @@ def _describe(
     state: ShardState,
     signal_rows: dict[str, np.ndarray],
     forecasts: _Forecasts,
+    fans: _Fans,
     context: _Context,
     devices: list[Device],
 ) -> dict[str, Any]:
@@ -702,6 +777,8 @@ def _describe(
             entry["detail"] = f"{subject}: module restarting repeatedly"
         elif name == "peer":
             entry["detail"] = f"{subject} differs from its cohort"
+        elif name == "fan_wear":
+            entry["detail"] = _describe_fan(subject, fans, int(row[device]))
         else:
             j = int(np.flatnonzero(forecasts.rows == row[device])[0])
             result = forecasts.result
@@ -718,6 +795,20 @@ def _describe(
     elif name == "device_unhealthy":
         entry["detail"] = "Greengrass reports the device UNHEALTHY"
     return entry
+
+
+def _describe_fan(subject: str, fans: _Fans, row: int) -> str:
+    wear = fans.wear
+    assert wear is not None
+    j = int(np.flatnonzero(fans.rows == row)[0])
+    text = (
+        f"{subject}: turns at {wear.relative[j]:.0%} of its normal speed for its duty cycle "
+        f"({wear.effectiveness[j]:.0f} of {wear.reference[j]:.0f} rpm at full duty)"
+    )
+    stall = float(wear.time_to_stall_s[j])
+    if math.isfinite(stall):
+        text += f"; at this rate it stops in about {_duration(stall)}"
+    return text
 
 
 def _subject(metric: str, labels: dict[str, str]) -> str:
