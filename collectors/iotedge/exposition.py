@@ -102,7 +102,31 @@ def tokenize(
     """
     stamp = now_ms() if timestamp_ms is None else timestamp_ms
     if openmetrics is None:
-        openmetrics = looks_like_openmetrics(text)
+        # looks_like_openmetrics() reads the whole text: look at its end only, and if that is
+        # no # EOF line, tokenize as 0.0.4 and start over should a # EOF line turn up after all
+        if text.startswith("# EOF") or text.find("\n# EOF", max(0, len(text) - 64)) >= 0:
+            openmetrics = True
+        else:
+            try:
+                return _tokenize(text, source, False, relabel, stamp, eof_means_openmetrics=True)
+            except _OpenMetrics:
+                openmetrics = True
+    return _tokenize(text, source, openmetrics, relabel, stamp)
+
+
+class _OpenMetrics(Exception):
+    """A # EOF line in an exposition tokenized as 0.0.4 because its end has none."""
+
+
+def _tokenize(
+    text: str,
+    source: str,
+    openmetrics: bool,
+    relabel: Relabel | None,
+    stamp: int,
+    *,
+    eof_means_openmetrics: bool = False,
+) -> Exposition:
     families: dict[str, MetricFamily] = {}
     errors: list[CollectError] = []
     by_sample_name: dict[str, MetricFamily] = {}
@@ -116,6 +140,8 @@ def tokenize(
         if not line:
             continue
         if line[0] == "#":
+            if eof_means_openmetrics and line.startswith("# EOF"):
+                raise _OpenMetrics
             if eof:
                 errors.append(CollectError(source, "content after # EOF", lineno))
                 continue

@@ -222,6 +222,19 @@ def test_openmetrics_units_exemplars_counters_and_eof() -> None:
     assert "after # EOF" in after.errors[0].message
 
 
+def test_a_eof_line_far_from_the_end_still_means_openmetrics() -> None:
+    """The dialect guess reads only the end of the text, then any # EOF line changes it."""
+    om = "# TYPE a counter\na_total 1 1700000000.5\n# EOF\n"
+    late = "".join(f'b{{i="{i}"}} {i}\n' for i in range(10))
+    guessed = tokenize(om + late, timestamp_ms=TS)
+    assert guessed.openmetrics
+    assert guessed == tokenize(om + late, openmetrics=True, timestamp_ms=TS)
+    assert [s.timestamp_ms for s in guessed.samples()] == [1_700_000_000_500]
+    assert [e.message for e in guessed.errors] == ["content after # EOF"] * 10
+    plain = tokenize(late + "#EOF\n" + late + "  # EOF\n", timestamp_ms=TS)
+    assert not plain.openmetrics  # neither is a line that starts with "# EOF"
+
+
 def test_unknown_and_untyped_families_are_kept() -> None:
     text = '# TYPE a gauge\na 1\nmystery_metric{x="y"} 2\nmystery_metric{x="z"} 3\n'
     expo = tokenize(text)
