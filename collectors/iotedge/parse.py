@@ -113,7 +113,8 @@ def _all_labelled(samples: list[Sample], label: str) -> bool:
 
 # Exposed family -> (canonical name, exposed label -> canonical label). Values of series that
 # end up with the same labels are added (a module exposed under two module_version values).
-_DIRECT: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+LabelMapping = tuple[tuple[str, str], ...]
+_DIRECT: dict[str, tuple[str, LabelMapping]] = {
     "edgeAgent_used_memory_bytes": ("memory_used_bytes", (("module_name", "module"),)),
     "edgeAgent_total_memory_bytes": ("memory_total_bytes", (("module_name", "module"),)),
     "edgeAgent_available_disk_space_bytes": ("disk_free_bytes", (("disk_name", "disk"),)),
@@ -140,9 +141,13 @@ HOST_MODULE = "host"  # edgeAgent's whole-device series; canonical series drop t
 # One canonical series while its value is worked out: device, site and the values of the (at
 # most two) mapped labels, "" for none. Flat, so that placing a sample costs a single tuple.
 Series = tuple[str, str, str, str]
-LabelMapping = tuple[tuple[str, str], ...]
-_NO_LABEL = ("", "")  # pads a mapping to two labels: no sample has a label named ""
 assert all(len(mapping) <= 2 for _, mapping in _DIRECT.values())
+
+
+def _two(mapping: LabelMapping) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The two label pairs of a mapping, padded with ("", ""): no label is named ""."""
+    padded = (*mapping, ("", ""), ("", ""))
+    return padded[0], padded[1]
 
 
 def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
@@ -151,12 +156,12 @@ def canonical_samples(families: dict[str, MetricFamily], ts: int) -> list[Sample
     for family, (canonical, mapping) in _DIRECT.items():
         fam = families.get(family)
         if fam is not None:
-            sums = _sums(fam.samples, mapping, 1.0, name=family)
+            sums = _per_series(fam.samples, mapping, name=family)
             out.extend(_samples(canonical, mapping, sums, ts))
     cpu = families.get("edgeAgent_used_cpu_percent")
     if cpu is not None:
         medians = [s for s in cpu.samples if s.labels.get("quantile") == "0.5"]
-        sums = _sums(medians, _MODULE, 0.01)
+        sums = _per_series(medians, _MODULE, scale=0.01)
         out.extend(_samples("cpu_utilization_ratio", _MODULE, sums, ts))
     out.extend(_availability(families, ts))
     out.extend(
@@ -172,36 +177,42 @@ def _series(labels: Mapping[str, str], mapping: LabelMapping) -> Series:
 
     A mapped label that is empty or absent leaves no value, and so does the host module.
     """
-    (first, canonical), (second, _) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    (first, canonical), (second, _) = _two(mapping)
     a = labels.get(first, "")
     if canonical == "module" and a == HOST_MODULE:
         a = ""
     return (labels["device"], labels["site"], a, labels.get(second, ""))
 
 
-def _sums(
-    samples: Iterable[Sample], mapping: LabelMapping, scale: float, name: str | None = None
+def _per_series(
+    samples: Iterable[Sample],
+    mapping: LabelMapping,
+    *,
+    name: str | None = None,
+    scale: float = 1.0,
+    add: bool = True,
 ) -> dict[Series, float]:
-    """Finite values (of samples called ``name`` if given) times ``scale``, added per series."""
-    (first, canonical), (second, _) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    """The finite values of samples (called ``name`` if given) per series: times ``scale`` and
+    added up, or else the last one."""
+    (first, canonical), (second, _) = _two(mapping)
     host = HOST_MODULE if canonical == "module" else None
-    sums: dict[Series, float] = {}
-    get = sums.get
+    values: dict[Series, float] = {}
+    get = values.get
     for s in samples:
         value = s.value
         if value - value == 0.0 and (name is None or s.name == name):  # finite
             labels = s.labels
             a = labels.get(first, "")  # the series, as _series places it (inlined: hot)
             key = (labels["device"], labels["site"], "" if a == host else a, labels.get(second, ""))
-            sums[key] = get(key, 0.0) + value * scale
-    return sums
+            values[key] = get(key, 0.0) + value * scale if add else value
+    return values
 
 
 def _samples(
     name: str, mapping: LabelMapping, values: dict[Series, float], ts: int
 ) -> list[Sample]:
     """One sample per series, labelled with device, site and the mapped labels it has."""
-    (_, first), (_, second) = (*mapping, _NO_LABEL, _NO_LABEL)[:2]
+    (_, first), (_, second) = _two(mapping)
     out = []
     for (device, site, a, b), value in values.items():
         labels = {"device": device, "site": site}
@@ -213,26 +224,21 @@ def _samples(
     return out
 
 
-def _by_series(fam: MetricFamily | None, mapping: LabelMapping) -> dict[Series, float]:
-    """The last finite value of each series (samples named as the family only)."""
-    values: dict[Series, float] = {}
-    if fam is not None:
-        for s in fam.samples:
-            if s.name == fam.name and math.isfinite(s.value):
-                values[_series(s.labels, mapping)] = s.value
-    return values
-
-
 def _availability(families: dict[str, MetricFamily], ts: int) -> list[Sample]:
     """Time running correctly / time expected running, per module (when expected > 0)."""
-    running = _by_series(families.get("edgeAgent_total_time_running_correctly_seconds"), _MODULE)
-    expected = _by_series(families.get("edgeAgent_total_time_expected_running_seconds"), _MODULE)
+    running = _last_values(families.get("edgeAgent_total_time_running_correctly_seconds"))
+    expected = _last_values(families.get("edgeAgent_total_time_expected_running_seconds"))
     ratios = {
         series: running[series] / total
         for series, total in expected.items()
         if total > 0 and series in running
     }
     return _samples("module_availability_ratio", _MODULE, ratios, ts)
+
+
+def _last_values(fam: MetricFamily | None) -> dict[Series, float]:
+    """The last finite value of each module's series (samples named as the family only)."""
+    return {} if fam is None else _per_series(fam.samples, _MODULE, name=fam.name, add=False)
 
 
 def _mean_of_summary(
