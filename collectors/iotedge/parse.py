@@ -203,7 +203,11 @@ def _per_series(
         if value - value == 0.0 and (name is None or s.name == name):  # finite
             labels = s.labels
             a = labels.get(first, "")  # the series, as _series places it (inlined: hot)
-            key = (labels["device"], labels["site"], "" if a == host else a, labels.get(second, ""))
+            try:
+                device = labels["device"]
+            except KeyError:  # no edge_device and no device configured: reported, not mapped
+                continue
+            key = (device, labels["site"], "" if a == host else a, labels.get(second, ""))
             values[key] = get(key, 0.0) + value * scale if add else value
     return values
 
@@ -250,7 +254,11 @@ def _mean_of_summary(
         return []
     totals: dict[Series, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for s in fam.samples:
-        if s.name in (family + "_sum", family + "_count") and math.isfinite(s.value):
+        if (
+            s.name in (family + "_sum", family + "_count")
+            and math.isfinite(s.value)
+            and "device" in s.labels
+        ):
             totals[_series(s.labels, ())][s.name.endswith("_count")] += s.value
     means = {series: total / count for series, (total, count) in totals.items() if count > 0}
     return _samples(canonical, (), means, ts)

@@ -138,6 +138,23 @@ def test_module_endpoint_without_edge_device_needs_a_device() -> None:
     assert one(kept.samples, "inference_latency_seconds") == 0.031
 
 
+def test_canonical_families_without_edge_device_are_reported_not_a_crash() -> None:
+    text = (
+        "# TYPE edgeAgent_used_memory_bytes gauge\n"
+        'edgeAgent_used_memory_bytes{module_name="a"} 5\n'
+        'edgeAgent_used_memory_bytes{module_name="b",edge_device="gw"} 7\n'
+        "# TYPE edgeAgent_deployment_time_seconds summary\n"
+        "edgeAgent_deployment_time_seconds_sum 4\n"
+        "edgeAgent_deployment_time_seconds_count 2\n"
+    )
+    result = parse_exposition(text, site="s")
+    assert "3 samples have no edge_device label" in result.errors[0].message
+    assert [(s.name, s.labels) for s in result.samples if s.name == "memory_used_bytes"] == [
+        ("memory_used_bytes", {"device": "gw", "site": "s", "module": "b"})
+    ]
+    assert not any(s.name == "deployment_duration_seconds" for s in result.samples)
+
+
 @pytest.mark.parametrize(
     ("line", "labels", "value"),
     [
