@@ -67,12 +67,21 @@ def fan_wear(
     worn: float = WORN,
     failed: float = FAILED,
     significance_z: float = 3.0,
+    latest_rpm: Any = None,
+    latest_duty: Any = None,
 ) -> FanWear:
     """Wear of each fan from its windows of rpm and duty (fans x time, NaN for gaps).
 
     ``groups`` labels fans that should turn alike (the same fan model); a group of at least
     ``min_peers`` + 1 fans with a known effectiveness lends its median as a reference, so a
     fan that was already weak when its window began is still measured against a sound one.
+
+    ``latest_rpm`` and ``latest_duty`` (one value per fan, NaN when unknown) are the freshest
+    readings, newer than the window: a fan that stops turning is a state, and a device whose
+    fan stops can reach its trip point within minutes. When both the freshest reading and the
+    last point of the window are low, the fan counts as low now, without waiting for the
+    median of ``recent_points`` to settle; one low reading alone (a misread tachometer) does
+    not.
     """
     e = effectiveness(as_2d(rpm), as_2d(duty), min_duty=min_duty)
     n = e.shape[0]
@@ -80,6 +89,12 @@ def fan_wear(
         warnings.simplefilter("ignore", RuntimeWarning)  # fans idle for the whole window
         now = np.nanmedian(e[:, -recent_points:], axis=1) if n else np.zeros(0)
         own = np.nanquantile(e, 0.9, axis=1) if n else np.zeros(0)
+    if latest_rpm is not None and latest_duty is not None and n:
+        fresh = effectiveness(latest_rpm, latest_duty, min_duty=min_duty)
+        last = e[:, -1]
+        with np.errstate(all="ignore"):
+            both = np.where(np.isfinite(fresh) & np.isfinite(last), np.maximum(fresh, last), np.nan)
+        now = np.fmin(now, both)
     reference = np.where(np.isfinite(own), own, np.nan)
     if groups is not None and n:
         labels = np.asarray(groups)

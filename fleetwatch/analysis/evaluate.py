@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from fleetwatch.store import open_store
 FAILING_KINDS = ("fan_failure", "dust", "disk_fill", "memory_leak", "degradation")
 STATE_KINDS = ("crash_loop", "failed_deployment")
 FLAGGED = ("warning", "critical")
+THERMAL_KINDS = ("fan_failure", "dust")  # the runaways towards a trip point
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class EvaluationConfig:
     devices: int = 60
     sites: int = 3
     hours: float = 8.0
-    cycle_minutes: float = 5.0
+    cycle_minutes: float | None = None  # None: the beat period of the settings (1 min)
     write_every_ticks: int = 3
     kinds: tuple[str, ...] = FAILING_KINDS + STATE_KINDS
 
@@ -143,7 +145,12 @@ def run_seed(seed: int, config: EvaluationConfig, workdir: Path) -> SeedResult:
     outcomes = _inject(sim, config.kinds, seed)
     t_begin = sim.t
     ticks = int(config.hours * 3600 / sim.config.step_s)
-    cycle_ticks = int(config.cycle_minutes * 60 / sim.config.step_s)
+    cycle_s = (
+        settings.celery.analysis_interval_s
+        if config.cycle_minutes is None
+        else config.cycle_minutes * 60
+    )
+    cycle_ticks = max(1, round(cycle_s / sim.config.step_s))
     flags: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     reasons: dict[tuple[str, float], str] = {}
     for tick in range(1, ticks + 1):
@@ -220,13 +227,21 @@ def _episode_starts(timeline: list[tuple[float, bool]]) -> list[float]:
     return starts
 
 
-def evaluate(config: EvaluationConfig, workdir: Path | None = None) -> dict[str, Any]:
-    """Run every seed and summarise per fault kind and overall."""
-    results = []
+def evaluate(
+    config: EvaluationConfig, workdir: Path | None = None, *, jobs: int = 1
+) -> dict[str, Any]:
+    """Run every seed (``jobs`` at a time, in separate processes) and summarise per fault kind
+    and overall."""
     with tempfile.TemporaryDirectory() as tmp:
         root = workdir or Path(tmp)
-        for seed in config.seeds:
-            results.append(run_seed(seed, config, root / f"seed-{seed}"))
+        dirs = [root / f"seed-{seed}" for seed in config.seeds]
+        if jobs <= 1 or len(config.seeds) <= 1:
+            results = [
+                run_seed(seed, config, d) for seed, d in zip(config.seeds, dirs, strict=True)
+            ]
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(run_seed, config.seeds, [config] * len(dirs), dirs))
     outcomes = [o for r in results for o in r.outcomes]
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in config.kinds:
@@ -241,6 +256,7 @@ def evaluate(config: EvaluationConfig, workdir: Path | None = None) -> dict[str,
             "recall": round(sum(o.detected for o in mine) / len(mine), 3),
             "median_lead_minutes": round(statistics.median(leads) / 60, 1) if leads else None,
         }
+    thermal = [o.lead_s for o in outcomes if o.kind in THERMAL_KINDS and o.lead_s is not None]
     failing = [o for o in outcomes if o.kind in FAILING_KINDS and o.crossed_at is not None]
     true_eps = sum(r.episodes_true for r in results)
     false_eps = sum(r.episodes_false for r in results)
@@ -250,6 +266,10 @@ def evaluate(config: EvaluationConfig, workdir: Path | None = None) -> dict[str,
         "devices": config.devices,
         "hours": config.hours,
         "per_kind": per_kind,
+        "cycle_minutes": config.cycle_minutes,
+        "thermal_runaway_median_lead_minutes": round(statistics.median(thermal) / 60, 1)
+        if thermal
+        else None,
         "recall_failing": round(sum(o.detected for o in failing) / len(failing), 3)
         if failing
         else None,

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,7 @@ from fleetwatch.analysis.models import (
 )
 from fleetwatch.fleet.models import Device
 from fleetwatch.store import MetricsStore
-from fleetwatch.telemetry import Sample
+from fleetwatch.telemetry import Sample, SeriesKey
 
 # Peer spread floors per metric (unit of the metric): siblings that agree to 0.1 °C must not
 # make a 1 °C difference look extreme.
@@ -154,7 +154,7 @@ def run_shard(
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
     peers = _peers(state, by_id)
-    fans = _fan_wear(state, by_id, settings.step_s)
+    fans = _fan_wear(state, by_id, settings.step_s, context.latest, end_ms)
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
@@ -256,6 +256,7 @@ class _Context:
     memory_totals: dict[tuple[str, ...], float]
     broken: dict[str, list[str]]  # device -> components in BROKEN
     unhealthy: set[str]
+    latest: Callable[[str], pd.DataFrame]  # the newest point of every series of a metric
 
     @classmethod
     def read(
@@ -297,6 +298,7 @@ class _Context:
             memory_totals=cached[3],
             broken=broken,
             unhealthy=unhealthy,
+            latest=latest,
         )
 
     def fill_memory_by_hardware(self, by_id: dict[str, Device]) -> None:
@@ -488,8 +490,18 @@ class _Fans:
         return out
 
 
-def _fan_wear(state: ShardState, by_id: dict[str, Device], step_s: float) -> _Fans:
-    """Wear of every fan whose duty cycle is reported too, against fans of the same model."""
+def _fan_wear(
+    state: ShardState,
+    by_id: dict[str, Device],
+    step_s: float,
+    latest: Callable[[str], pd.DataFrame],
+    end_ms: int,
+) -> _Fans:
+    """Wear of every fan whose duty cycle is reported too, against fans of the same model.
+
+    The freshest rpm and duty readings count too (see :func:`models.fan_wear`): a stopped fan
+    is a state, read like a BROKEN component, not left for the grid to settle.
+    """
     rpm_rows, duty_rows, groups = [], [], []
     for i, (metric, labels) in enumerate(state.keys):
         if metric != "fan_speed_rpm":
@@ -503,10 +515,36 @@ def _fan_wear(state: ShardState, by_id: dict[str, Device], step_s: float) -> _Fa
         groups.append(device.hardware_model)
     if not rpm_rows:
         return _Fans(np.zeros(0, dtype=np.int64), None)
+    fresh_rpm = _fresh(latest("fan_speed_rpm"), [state.keys[i] for i in rpm_rows], end_ms)
+    fresh_duty = _fresh(latest("fan_pwm_ratio"), [state.keys[i] for i in duty_rows], end_ms)
     wear = models.fan_wear(
-        state.window[rpm_rows], state.window[duty_rows], groups, interval_seconds=step_s
+        state.window[rpm_rows],
+        state.window[duty_rows],
+        groups,
+        interval_seconds=step_s,
+        latest_rpm=fresh_rpm,
+        latest_duty=fresh_duty,
     )
     return _Fans(np.asarray(rpm_rows, dtype=np.int64), wear)
+
+
+def _fresh(df: pd.DataFrame, keys: list[SeriesKey], since_ms: int) -> np.ndarray:
+    """The latest value of each series in ``keys`` if it is newer than ``since_ms``, else NaN."""
+    out = np.full(len(keys), np.nan)
+    if df.empty or not keys:
+        return out
+    label_columns = [c for c in df.columns if c not in ("time", "value")]
+    times = df["time"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").to_numpy()
+    found: dict[tuple[tuple[str, str], ...], float] = {}
+    records = df[label_columns].to_dict("records")
+    for record, at, value in zip(records, times.tolist(), df["value"].tolist(), strict=True):
+        if at >= since_ms:
+            found[tuple(sorted((str(k), v) for k, v in record.items() if isinstance(v, str)))] = (
+                value
+            )
+    for j, (_, labels) in enumerate(keys):
+        out[j] = found.get(tuple(labels), np.nan)
+    return out
 
 
 # -- persistence --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -13,7 +14,12 @@ def evaluate(
     devices: int = typer.Option(60, min=5, help="devices per simulated fleet"),
     sites: int = typer.Option(3, min=1),
     hours: float = typer.Option(8.0, min=1.0, help="simulated hours per seed"),
-    cycle_minutes: float = typer.Option(5.0, min=1.0, help="analysis cycle period"),
+    cycle_minutes: float | None = typer.Option(
+        None, min=0.5, help="analysis cycle period [default: the beat period, 1 min]"
+    ),
+    jobs: int = typer.Option(
+        min(3, os.cpu_count() or 1), min=1, help="seeds simulated at once, one process each"
+    ),
     report: Path | None = typer.Option(None, help="write the full result as JSON here"),
 ) -> None:
     """Inject one fault of every kind per seed, run the pipeline and print recall, alert
@@ -28,7 +34,7 @@ def evaluate(
         hours=hours,
         cycle_minutes=cycle_minutes,
     )
-    result = run(config)
+    result = run(config, jobs=jobs)
     for kind, figures in result["per_kind"].items():
         typer.echo(
             f"{kind:18} recall {figures['recall']:.2f} ({figures['detected']}/{figures['faults']})"

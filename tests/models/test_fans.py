@@ -73,3 +73,17 @@ def test_low_duty_and_gaps_are_unknown_not_failed() -> None:
     assert math.isnan(wear.relative[3]) and wear.signal[3] == 0.0
     assert wear.signal[0] == 0.0
     assert np.isnan(effectiveness([100.0, 100.0], [0.0, 0.1])).all()
+
+
+def test_the_freshest_reading_flags_a_fan_that_just_stopped() -> None:
+    rpm, duty = _fans()
+    rpm[0, -1] = rpm[0, -1] * 0.4  # stopped during the last minute of the window
+    latest_rpm = np.array([90.0, 90.0, rpm[2, -1], rpm[3, -1]])
+    latest_duty = np.array([0.9, 0.9, duty[2, -1], duty[3, -1]])
+    settled = fan_wear(rpm, duty, ["orin"] * 4)
+    fresh = fan_wear(rpm, duty, ["orin"] * 4, latest_rpm=latest_rpm, latest_duty=latest_duty)
+    assert settled.signal[0] == 0.0  # the median of the last points has not moved yet
+    assert fresh.signal[0] == 1.0
+    # fan 1 reads low once, but its last minute was sound: a misread, not a stop
+    assert fresh.signal[1] == 0.0
+    assert np.all(fresh.signal[2:] == 0.0)
