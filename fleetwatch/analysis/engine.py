@@ -47,6 +47,10 @@ class ShardState:
     crossing_since_ms: np.ndarray  # when a crossing was first forecast (NaN: none forecast)
     processed_until_ms: int
     index: dict[SeriesKey, int] = field(default_factory=dict)
+    # The rows of the last batch's key list (a shard reads the same series every cycle).
+    _batch_rows: tuple[list[SeriesKey], np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.index = {key: i for i, key in enumerate(self.keys)}
@@ -107,6 +111,21 @@ class ShardState:
         for key in new:
             self.index[key] = len(self.keys)
             self.keys.append(key)
+
+    def rows_for(self, keys: list[SeriesKey]) -> np.ndarray:
+        """State rows of ``keys``, adding the series seen for the first time.
+
+        Rows never move (series are only appended), so the answer for an equal key list is
+        remembered: comparing a list that holds the very same key objects is a pointer check
+        per key, far cheaper than hashing every key again.
+        """
+        cached = self._batch_rows
+        if cached is not None and cached[0] == keys:
+            return cached[1]
+        self.add_series(keys)
+        rows = np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))
+        self._batch_rows = (keys, rows)
+        return rows
 
     # -- persistence -------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -223,26 +242,31 @@ def advance(
     Series of the shard that sent nothing in this batch get NaN columns: a silent series is
     scored as a dropout, not skipped.
     """
-    state.add_series(batch.keys)
+    rows = state.rows_for(batch.keys)
     n_steps = batch.values.shape[1]
     full = np.full((state.n_series, n_steps), np.nan)
     if batch.keys:
-        rows = np.fromiter(
-            (state.index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys)
-        )
         full[rows] = batch.values
     if state.n_series == 0 or n_steps == 0:
         return Step(scores=full, last_scores=np.zeros(state.n_series), events=[])
     seconds = batch.times_ms.astype(np.float64) / 1000.0
     scores, detector = models.update(state.detector, full, seconds)
     state.detector = detector
-    width = state.window.shape[1]
-    state.window = np.concatenate([state.window, full], axis=1)[:, -width:]
+    state.window = _roll(state.window, full)
     if len(batch.times_ms):
         state.processed_until_ms = int(batch.times_ms[-1]) + step_ms
     events = _episodes(state, scores, batch.times_ms, open_level, close_level, close_after)
     last = scores[:, -1] if n_steps else np.zeros(state.n_series)
     return Step(scores=scores, last_scores=last, events=events)
+
+
+def _roll(window: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The window moved on by the new columns (the oldest drop out), in one new array."""
+    width, k = window.shape[1], min(new.shape[1], window.shape[1])
+    out = np.empty_like(window)
+    out[:, : width - k] = window[:, k:]
+    out[:, width - k :] = new[:, new.shape[1] - k :]
+    return out
 
 
 def _episodes(

@@ -28,7 +28,7 @@ import models
 from fleetwatch.analysis import limits as lim
 from fleetwatch.analysis.config import AnalysisSettings
 from fleetwatch.analysis.engine import ShardState, Step, advance
-from fleetwatch.analysis.grid import GridBatch, series_name, to_grid
+from fleetwatch.analysis.grid import GridBatch, GridBuilder, GridLayout, series_name, to_grid
 from fleetwatch.analysis.models import (
     AnalysisRun,
     AnomalyEpisode,
@@ -136,7 +136,8 @@ def run_shard(
     start_ms = state.processed_until_ms
     end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
     sites = sorted({d.site_id for d in devices})
-    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms)
+    layout = _GRID_LAYOUTS.setdefault(cache_key, GridLayout())
+    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms, layout)
     clock.lap("read")
     step = advance(
         state,
@@ -234,15 +235,24 @@ def _read(
     start_ms: int,
     end_ms: int,
     step_ms: int,
+    layout: GridLayout | None = None,
 ) -> GridBatch:
     if end_ms <= start_ms or not sites:
         return to_grid({}, start_ms=start_ms, end_ms=start_ms, step_ms=step_ms)
-    frames: dict[str, pd.DataFrame] = {}
-    for metric in metrics:
-        df = store.query_range(metric=metric, start=start_ms, end=end_ms, sites=sites)
+    builder = GridBuilder(start_ms=start_ms, end_ms=end_ms, step_ms=step_ms, layout=layout)
+    # Each metric is put on the grid while the store reads the next one.
+    read = store.query_ranges(
+        metrics=list(dict.fromkeys(metrics)), start=start_ms, end=end_ms, sites=sites
+    )
+    for metric, df in read:
         if not df.empty:
-            frames[metric] = df[df["device"].isin(devices)]
-    return to_grid(frames, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
+            mine = df["device"].isin(devices)
+            builder.add(metric, df if mine.all() else df[mine])
+    return builder.batch()
+
+
+# The grid layout of each shard's series, kept across cycles (a memo, checked on every use).
+_GRID_LAYOUTS: dict[str, GridLayout] = {}
 
 
 @dataclass
