@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select, update
 from sqlalchemy import event as orm_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import models
 from fleetwatch.analysis import limits as lim
@@ -97,8 +97,14 @@ def shard_name(shard: int, n_shards: int) -> str:
 
 
 def shard_devices(*, db: Session, shard: int, n_shards: int) -> list[Device]:
-    devices = db.scalars(select(Device).order_by(Device.id)).all()
-    return [d for d in devices if shard_of(d.site_id, n_shards) == shard]
+    """The shard's devices, by id. Only the shard's sites are loaded, not the whole fleet."""
+    sites = [
+        s for s in db.scalars(select(Device.site_id).distinct()) if shard_of(s, n_shards) == shard
+    ]
+    if not sites:
+        return []
+    query = select(Device).where(Device.site_id.in_(sites)).order_by(Device.id)
+    return list(db.scalars(query).all())
 
 
 def run_shard(
@@ -123,7 +129,8 @@ def run_shard(
     clock = _Clock(timings)
     devices = shard_devices(db=db, shard=shard, n_shards=n_shards)
     by_id = {d.id: d for d in devices}
-    row = db.get(DetectorState, name)
+    # The state blob (tens of MB) is loaded only if this process does not hold that version.
+    row = db.get(DetectorState, name, options=[defer(DetectorState.state)])
     step_ms = int(settings.step_s * 1000)
     # Points arrive late (agents batch, uplinks stall): steps younger than the ingest lag are
     # left for the next cycle instead of being scored as a fleet-wide dropout.
