@@ -16,18 +16,18 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session, defer
 
 import models
 from fleetwatch.analysis import limits as lim
 from fleetwatch.analysis.config import AnalysisSettings
-from fleetwatch.analysis.engine import ShardState, Step, advance
+from fleetwatch.analysis.engine import EpisodeEvent, ShardState, Step, advance
 from fleetwatch.analysis.grid import GridBatch, GridBuilder, GridLayout, series_name, to_grid
 from fleetwatch.analysis.models import (
     AnalysisRun,
@@ -465,70 +465,122 @@ def _persist_episodes(
     settings: AnalysisSettings,
     end_ms: int,
 ) -> int:
+    """Open, update and close episodes in a few bulk statements.
+
+    A fleet-wide event (a site losing its uplink) opens episodes on every series at once;
+    one statement per event, each searching the session, took minutes. A series' events are
+    applied in their order, and events of different series never touch the same rows, so
+    the first event of every series goes in one batch, the second in the next, and so on.
+    """
     opened = 0
+    rounds: list[list[EpisodeEvent]] = []
+    seen: dict[str, int] = {}
     for event in step.events:
-        metric, labels = state.keys[event.row]
         key = series_name(state.keys[event.row])
-        at = datetime.fromtimestamp(event.at_ms / 1000, tz=UTC)
-        if event.event == "open":
-            opened += 1
-            db.add(
-                AnomalyEpisode(
-                    device_id=dict(labels).get("device", ""),
-                    metric=metric,
-                    labels=dict(labels),
-                    series_key=key,
-                    kind=event.kind,
-                    started_at=at,
-                    peak_score=event.peak,
-                    last_score=event.score,
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(event)
+    for events in rounds:
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        closes: list[dict[str, Any]] = []
+        for event in events:
+            metric, labels = state.keys[event.row]
+            key = series_name(state.keys[event.row])
+            at = datetime.fromtimestamp(event.at_ms / 1000, tz=UTC)
+            if event.event == "open":
+                opened += 1
+                inserts.append(
+                    {
+                        "device_id": dict(labels).get("device", ""),
+                        "metric": metric,
+                        "labels": dict(labels),
+                        "series_key": key,
+                        "kind": event.kind,
+                        "started_at": at,
+                        "peak_score": event.peak,
+                        "last_score": event.score,
+                    }
                 )
-            )
-            continue
-        values: dict[str, Any] = {"peak_score": event.peak, "last_score": event.score}
-        if event.event == "close":
-            values["ended_at"] = at
-        db.execute(
-            update(AnomalyEpisode)
-            .where(
-                AnomalyEpisode.series_key == key,
-                AnomalyEpisode.kind == event.kind,
-                AnomalyEpisode.ended_at.is_(None),
-            )
-            .values(**values)
-        )
+                continue
+            values = {"b_key": key, "b_kind": event.kind, "b_peak": event.peak}
+            values["b_last"] = event.score
+            if event.event == "close":
+                closes.append({**values, "b_ended": at})
+            else:
+                updates.append(values)
+        _insert_episodes(db, inserts)
+        _update_open_episodes(db, updates, closing=False)
+        _update_open_episodes(db, closes, closing=True)
     # Peer episodes: open while the device stands out from its cohort.
     at = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     newly = np.flatnonzero((peers >= settings.peer_open) & ~state.peer_open)
     ended = np.flatnonzero((peers < settings.anomaly_close) & state.peer_open)
+    peer_inserts = []
     for row in newly.tolist():
         metric, labels = state.keys[row]
-        db.add(
-            AnomalyEpisode(
-                device_id=dict(labels).get("device", ""),
-                metric=metric,
-                labels=dict(labels),
-                series_key=series_name(state.keys[row]),
-                kind="peer",
-                started_at=at,
-                peak_score=float(peers[row]),
-                last_score=float(peers[row]),
-            )
+        peer_inserts.append(
+            {
+                "device_id": dict(labels).get("device", ""),
+                "metric": metric,
+                "labels": dict(labels),
+                "series_key": series_name(state.keys[row]),
+                "kind": "peer",
+                "started_at": at,
+                "peak_score": float(peers[row]),
+                "last_score": float(peers[row]),
+            }
         )
         opened += 1
-    for row in ended.tolist():
-        db.execute(
-            update(AnomalyEpisode)
-            .where(
-                AnomalyEpisode.series_key == series_name(state.keys[row]),
-                AnomalyEpisode.kind == "peer",
-                AnomalyEpisode.ended_at.is_(None),
-            )
-            .values(ended_at=at, last_score=float(peers[row]))
-        )
+    _insert_episodes(db, peer_inserts)
+    _update_open_episodes(
+        db,
+        [
+            {
+                "b_key": series_name(state.keys[row]),
+                "b_kind": "peer",
+                "b_ended": at,
+                "b_last": float(peers[row]),
+            }
+            for row in ended.tolist()
+        ],
+        closing=True,
+        peak=False,
+    )
     state.peer_open[newly] = True
     state.peer_open[ended] = False
     return opened
+
+
+def _insert_episodes(db: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.execute(insert(AnomalyEpisode), rows)
+
+
+def _update_open_episodes(
+    db: Session, rows: list[dict[str, Any]], *, closing: bool, peak: bool = True
+) -> None:
+    """One statement for many open episodes (by series and kind), executed for every row."""
+    if not rows:
+        return
+    table = cast(Table, AnomalyEpisode.__table__)
+    values: dict[str, Any] = {"last_score": bindparam("b_last")}
+    if peak:
+        values["peak_score"] = bindparam("b_peak")
+    if closing:
+        values["ended_at"] = bindparam("b_ended")
+    statement = (
+        update(table)
+        .where(
+            table.c.series_key == bindparam("b_key"),
+            table.c.kind == bindparam("b_kind"),
+            table.c.ended_at.is_(None),
+        )
+        .values(values)
+    )
+    db.execute(statement, rows)
 
 
 def _persist_forecasts(
@@ -774,23 +826,34 @@ def status_for(risk_1h: float, risk_warn: float) -> str:
 
 
 def _persist_health(db: Session, health: _Health, now: datetime) -> int:
-    existing = {
-        row.device_id: row
-        for row in db.scalars(
-            select(DeviceHealth).where(DeviceHealth.device_id.in_([d.id for d in health.devices]))
-        )
-    }
+    """Every device's health row, inserted or updated in bulk (not one ORM object each)."""
+    ids = [d.id for d in health.devices]
+    existing = set(
+        db.scalars(select(DeviceHealth.device_id).where(DeviceHealth.device_id.in_(ids)))
+    )
+    risk_1h, risk_24h = health.risk["1h"].tolist(), health.risk["24h"].tolist()
+    risk_warn = health.risk["warn"].tolist()
     critical = 0
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for i, device in enumerate(health.devices):
-        r1, r24 = float(health.risk["1h"][i]), float(health.risk["24h"][i])
-        status = status_for(r1, float(health.risk["warn"][i]))
+        r1, r24 = risk_1h[i], risk_24h[i]
+        status = status_for(r1, risk_warn[i])
         critical += status == "critical"
-        row = existing.get(device.id)
-        if row is None:
-            row = DeviceHealth(device_id=device.id)
-            db.add(row)
-        row.computed_at, row.risk_1h, row.risk_24h = now, r1, r24
-        row.health, row.status, row.top_signals = 1.0 - r24, status, health.signals[i]
+        row = {
+            "device_id": device.id,
+            "computed_at": now,
+            "risk_1h": r1,
+            "risk_24h": r24,
+            "health": 1.0 - r24,
+            "status": status,
+            "top_signals": health.signals[i],
+        }
+        (updates if device.id in existing else inserts).append(row)
+    if inserts:
+        db.execute(insert(DeviceHealth), inserts)
+    if updates:
+        db.execute(update(DeviceHealth), updates)
     return critical
 
 
