@@ -853,7 +853,15 @@ def _persist_health(db: Session, health: _Health, now: datetime) -> int:
     if inserts:
         db.execute(insert(DeviceHealth), inserts)
     if updates:
-        db.execute(update(DeviceHealth), updates)
+        # A plain executemany by primary key: the ORM's bulk update prepares every row itself.
+        table = cast(Table, DeviceHealth.__table__)
+        columns = [c for c in updates[0] if c != "device_id"]
+        statement = (
+            update(table)
+            .where(table.c.device_id == bindparam("b_device_id"))
+            .values({c: bindparam(f"b_{c}") for c in columns})
+        )
+        db.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in updates])
     return critical
 
 
@@ -867,22 +875,15 @@ def _write_scores(
 ) -> None:
     """Scores as a measurement, so they chart next to the data they judge."""
     ts = end_ms - 1
+    anomaly = health.device_anomaly.tolist()
+    risks = [(h, r.tolist()) for h, r in health.risk.items() if h != "warn"]
     samples: list[Sample] = []
     for i, device in enumerate(health.devices):
         labels = {"device": device.id, "site": device.site_id}
-        samples.append(
-            Sample("fleetwatch_anomaly_score", labels, float(health.device_anomaly[i]), ts)
-        )
-        for horizon, risk in health.risk.items():
-            if horizon == "warn":
-                continue
+        samples.append(Sample("fleetwatch_anomaly_score", labels, anomaly[i], ts))
+        for horizon, risk in risks:
             samples.append(
-                Sample(
-                    "fleetwatch_device_risk_ratio",
-                    {**labels, "horizon": horizon},
-                    float(risk[i]),
-                    ts,
-                )
+                Sample("fleetwatch_device_risk_ratio", {**labels, "horizon": horizon}, risk[i], ts)
             )
     if samples:
         store.write(samples)
