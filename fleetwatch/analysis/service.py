@@ -729,23 +729,42 @@ def _restart_pressure(state: ShardState) -> np.ndarray:
 
 
 def _per_device_max(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per device: the largest positive value of its series (0 if none) and the first series
+    holding it (-1 if none)."""
     best = np.zeros(n)
     row = np.full(n, -1)
-    for i in np.flatnonzero((owner >= 0) & (values > 0)).tolist():
-        d = owner[i]
-        if values[i] > best[d]:
-            best[d], row[d] = values[i], i
+    index = np.flatnonzero((owner >= 0) & (values > 0))
+    if index.size:
+        _first_of_best(np.maximum, best, row, index, owner[index], values[index])
     return best, row
 
 
 def _per_device_min(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per device: the smallest finite value of its series (inf if none) and the first series
+    holding it (-1 if none)."""
     best = np.full(n, np.inf)
     row = np.full(n, -1)
-    for i in np.flatnonzero((owner >= 0) & np.isfinite(values)).tolist():
-        d = owner[i]
-        if values[i] < best[d]:
-            best[d], row[d] = values[i], i
+    index = np.flatnonzero((owner >= 0) & np.isfinite(values))
+    if index.size:
+        _first_of_best(np.minimum, best, row, index, owner[index], values[index])
     return best, row
+
+
+def _first_of_best(
+    pick: np.ufunc,
+    best: np.ndarray,
+    row: np.ndarray,
+    index: np.ndarray,
+    device: np.ndarray,
+    value: np.ndarray,
+) -> None:
+    """Reduce ``value`` per device into ``best`` and note the earliest series that reached it,
+    as a loop over the series in order that replaces only on a strictly better value would."""
+    pick.at(best, device, value)
+    hit = value == best[device]
+    devices, first = np.unique(device[hit], return_index=True)
+    row[devices] = index[hit][first]
+    best[devices] = value[hit][first]  # that series' own value (0.0 and -0.0 compare equal)
 
 
 def _describe(
