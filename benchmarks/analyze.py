@@ -6,7 +6,8 @@
     judge health, persist results and detector state (SQLite state DB). The detector state is
     warmed beforehand with two hours of history, as after a day of operation.
 (b) The full re-fit over 24 h of 1-minute history, series/s, next to statsmodels' damped Holt
-    fitted per series on a sample in the same run (the same code as ``bench models``).
+    fitted per series on a sample in the same run (the same code as ``bench models``, both
+    with BLAS on one thread: see there why).
 """
 
 from __future__ import annotations
@@ -250,4 +251,5 @@ def main(args: list[str]) -> dict[str, Any]:
     result["refit_speedup"] = round(result["refit_series_per_s"] / sm_wall)
     result["refit_cpu_series_per_s"] = round(fit["refit_series"] / fit["refit_cpu_seconds"])
     result["statsmodels_cpu_series_per_s"] = round(sm_cpu, 2)
+    result["blas_threads"] = fit["blas_threads"]
     return emit(result)
