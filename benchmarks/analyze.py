@@ -6,7 +6,8 @@
     judge health, persist results and detector state (SQLite state DB). The detector state is
     warmed beforehand with two hours of history, as after a day of operation.
 (b) The full re-fit over 24 h of 1-minute history, series/s, next to statsmodels' damped Holt
-    fitted per series on a sample in the same run (the same code as ``bench models``).
+    fitted per series on a sample in the same run (the same code as ``bench models``, both
+    with BLAS on one thread: see there why).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+import models
 from benchmarks._common import emit
 from benchmarks.models import refit, statsmodels_rate
 from fleetwatch.analysis import service
@@ -88,14 +90,19 @@ def _warm(
     t_last: int,
     history: int,
 ) -> None:
-    """Warm each shard's detector with ``history`` minutes, as after hours of operation."""
+    """Warm each shard's detector with ``history`` minutes, as after hours of operation.
+
+    The state is the one ``run_shard`` would have built: the detector configured from the
+    settings (as ``service._load_state`` configures a new shard).
+    """
     step = int(settings.analysis.step_s * 1000)
     rng = np.random.default_rng(7)
     times = t_last - step * np.arange(history - 1, -1, -1, dtype=np.int64)
+    config = models.DetectorConfig(season_buckets=settings.analysis.season_buckets)
     for shard, keys in keys_by_shard.items():
         base = np.array([levels[k] for k in keys])[:, None]
         values = base * (1 + 0.01 * rng.standard_normal((len(keys), history)))
-        state = ShardState.empty(settings.analysis.forecast_window_points, int(times[0]))
+        state = ShardState.empty(settings.analysis.forecast_window_points, int(times[0]), config)
         advance(
             state,
             GridBatch(keys=keys, values=values, times_ms=times),
@@ -133,12 +140,10 @@ def cycle(n_devices: int, shards: int, history: int) -> dict[str, Any]:
         for device, site in devices:
             series.extend(device_series(device, site))
         levels = {(m, tuple(sorted(lab.items()))): lvl for m, lab, lvl in series}
+        # Each series is warmed in the shard that will read it: run_shard shards by site.
         keys_by_shard: dict[int, list[SeriesKey]] = {s: [] for s in range(shards)}
-        with session_scope(sessions) as db:
-            cohort = {d.id: d.cohort for d in service.shard_devices(db=db, shard=0, n_shards=1)}
         for key in levels:
-            device = dict(key[1])["device"]
-            keys_by_shard[service.shard_of(cohort[device], shards)].append(key)
+            keys_by_shard[service.shard_of(dict(key[1])["site"], shards)].append(key)
         print(f"warming {len(levels):,} series in {shards} shards with {history} min of history")
         _warm(settings, sessions, keys_by_shard, levels, t_last, history)
         rng = np.random.default_rng(11)
@@ -189,6 +194,7 @@ def cycle(n_devices: int, shards: int, history: int) -> dict[str, Any]:
             "series": len(levels),
             "shards": shards,
             "points_read": steady["points"],
+            "state_series": steady["state_series"],
             "cycle_seconds": steady["seconds"],
             "cycle_stage_seconds": steady["timings"],
             "cold_cycle_seconds": cold["seconds"],
@@ -203,7 +209,7 @@ def _run_cycle(
     """Every shard of one cycle, one after the other (what two workers share on two cores)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    points = 0
+    points = state_series = 0
     for shard in range(shards):
         with session_scope(sessions) as db:
             summary = service.run_shard(
@@ -216,12 +222,14 @@ def _run_cycle(
                 now_ms=now,
             )
         points += summary.points
+        state_series += summary.series
         for name, seconds in summary.timings.items():
             timings[name] = round(timings.get(name, 0.0) + seconds, 3)
     return {
         "seconds": round(time.perf_counter() - started, 2),
         "timings": timings,
         "points": points,
+        "state_series": state_series,
     }
 
 
@@ -243,4 +251,5 @@ def main(args: list[str]) -> dict[str, Any]:
     result["refit_speedup"] = round(result["refit_series_per_s"] / sm_wall)
     result["refit_cpu_series_per_s"] = round(fit["refit_series"] / fit["refit_cpu_seconds"])
     result["statsmodels_cpu_series_per_s"] = round(sm_cpu, 2)
+    result["blas_threads"] = fit["blas_threads"]
     return emit(result)

@@ -238,7 +238,7 @@ def _run(state: DetectorState, new_values: Any, timestamps: Any, *, components: 
         dropout = _dropout_scores(new_state, valid, count_before, seconds)
     scores = first if second is None else np.maximum(first, second)
     for kind in (stuck, dropout):
-        if kind.any():
+        if kind is not None and kind.any():
             np.maximum(scores, kind, out=scores)
     if second is None:
         return Detection(scores, scores, scores, scores, scores, new_state)
@@ -246,8 +246,8 @@ def _run(state: DetectorState, new_values: Any, timestamps: Any, *, components: 
         scores=scores,
         spike=first,
         shift=second,
-        stuck=stuck,
-        dropout=dropout,
+        stuck=np.zeros(matrix.shape) if stuck is None else stuck,
+        dropout=np.zeros(matrix.shape) if dropout is None else dropout,
         state=new_state,
     )
 
@@ -274,18 +274,21 @@ def _settling(run: FloatArray, onset: int, settle_points: float) -> FloatArray:
 
 def _stuck_scores(
     s: DetectorState, raw: FloatArray, valid: Any, count_before: FloatArray
-) -> FloatArray:
-    """Repeated identical values in series that usually change from one sample to the next."""
+) -> FloatArray | None:
+    """Repeated identical values in series that usually change from one sample to the next
+    (None: no repeats, all scores 0)."""
     c = s.config
     same = np.empty(raw.shape, dtype=bool)
     np.equal(raw[:, 1:], raw[:, :-1], out=same[:, 1:])
     np.equal(raw[:, 0], s.last_raw, out=same[:, 0])
     same &= valid
     changed = valid & ~same
-    scores = np.zeros(raw.shape)
-    rows = np.flatnonzero(same.any(axis=1))
-    s.same_run[~same.any(axis=1)] = 0.0
+    repeats = same.any(axis=1)
+    rows = np.flatnonzero(repeats)
+    s.same_run[~repeats] = 0.0
+    scores = None
     if rows.size:
+        scores = np.zeros(raw.shape)
         sub_same, sub_valid = same[rows], valid[rows]
         run = _run_lengths(sub_same, s.same_run[rows])
         changes = np.cumsum(changed[rows], axis=1) + s.changes[rows, np.newaxis]
@@ -302,14 +305,17 @@ def _stuck_scores(
 
 def _dropout_scores(
     s: DetectorState, valid: Any, count_before: FloatArray, seconds: FloatArray | None
-) -> FloatArray:
-    """Runs of missing values in usually complete series, and gaps in the shared clock."""
+) -> FloatArray | None:
+    """Runs of missing values in usually complete series, and gaps in the shared clock
+    (None: neither, all scores 0)."""
     c = s.config
     missing = ~valid
-    scores = np.zeros(valid.shape)
-    rows = np.flatnonzero(missing.any(axis=1))
-    s.nan_run[~missing.any(axis=1)] = 0.0
+    gaps = missing.any(axis=1)
+    rows = np.flatnonzero(gaps)
+    s.nan_run[~gaps] = 0.0
+    scores = None
     if rows.size:
+        scores = np.zeros(valid.shape)
         sub_missing = missing[rows]
         run = _run_lengths(sub_missing, s.nan_run[rows])
         missed = np.cumsum(sub_missing, axis=1) + s.missing[rows, np.newaxis]
@@ -326,6 +332,8 @@ def _dropout_scores(
         if columns.size:
             warm = _warm(s, valid, count_before)[:, columns]
             gap_scores = gap[np.newaxis, columns] * warm * valid[:, columns]
+            if scores is None:
+                scores = np.zeros(valid.shape)
             scores[:, columns] = np.maximum(scores[:, columns], gap_scores)
     return scores
 

@@ -47,6 +47,14 @@ class ShardState:
     crossing_since_ms: np.ndarray  # when a crossing was first forecast (NaN: none forecast)
     processed_until_ms: int
     index: dict[SeriesKey, int] = field(default_factory=dict)
+    # The rows of the last batch's key list (a shard reads the same series every cycle).
+    _batch_rows: tuple[list[SeriesKey], np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    # The encoded keys and how many keys they hold (saved every cycle, changed rarely).
+    _keys_blob: tuple[int, bytes] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.index = {key: i for i, key in enumerate(self.keys)}
@@ -108,46 +116,106 @@ class ShardState:
             self.index[key] = len(self.keys)
             self.keys.append(key)
 
+    def rows_for(self, keys: list[SeriesKey]) -> np.ndarray:
+        """State rows of ``keys``, adding the series seen for the first time.
+
+        Rows never move (series are only appended), so the answer for an equal key list is
+        remembered: comparing a list that holds the very same key objects is a pointer check
+        per key, far cheaper than hashing every key again.
+        """
+        cached = self._batch_rows
+        if cached is not None and cached[0] == keys:
+            return cached[1]
+        self.add_series(keys)
+        rows = np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))
+        self._batch_rows = (keys, rows)
+        return rows
+
     # -- persistence -------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        arrays: dict[str, Any] = {name: getattr(self, name) for name in _STATE_ARRAYS}
+        """The state as one blob: a JSON header, then every array's raw bytes.
+
+        Written every cycle for every shard, so it is one copy of each array and nothing more
+        (no zip, no checksum): a shard's state is tens of megabytes.
+        """
+        arrays: dict[str, np.ndarray] = {name: getattr(self, name) for name in _STATE_ARRAYS}
         for name in _detector_arrays():
             arrays[f"det_{name}"] = getattr(self.detector, name)
         # The window and the daily profile are most of the bytes; float32 keeps them exact to
         # seven digits, far below the noise of any sensor.
         arrays["window"] = self.window.astype(np.float32)
         arrays["det_season"] = self.detector.season.astype(np.float32)
-        arrays["keys"] = np.frombuffer(_encode_keys(self.keys), dtype=np.uint8)
+        arrays["keys"] = np.frombuffer(self._encoded_keys(), dtype=np.uint8)
         meta = {
             "config": dataclasses.asdict(self.detector.config),
             "last_time": self.detector.last_time,
             "log_interval": self.detector.log_interval,
             "processed_until_ms": self.processed_until_ms,
         }
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        np.savez(buffer, **arrays)
-        return buffer.getvalue()
+        layout: list[list[Any]] = []
+        chunks: list[Any] = []
+        offset = 0
+        for name, array in arrays.items():
+            data = np.ascontiguousarray(array)
+            layout.append([name, data.dtype.str, list(data.shape), offset])
+            chunks.append(data.data.cast("B") if data.size else b"")
+            pad = -data.nbytes % 8
+            chunks.append(b"\0" * pad)
+            offset += data.nbytes + pad
+        head = json.dumps({"meta": meta, "arrays": layout}).encode()
+        head += b" " * (-(len(_MAGIC) + 8 + len(head)) % 8)
+        return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *chunks])
+
+    def _encoded_keys(self) -> bytes:
+        """The keys' encoding, remembered while no series is added (they rarely are)."""
+        known = self._keys_blob
+        if known is None or known[0] != len(self.keys):
+            known = (len(self.keys), _encode_keys(self.keys))
+            self._keys_blob = known
+        return known[1]
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ShardState:
-        with np.load(io.BytesIO(blob)) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            detector = models.DetectorState(
-                config=models.DetectorConfig(**meta["config"]),
-                last_time=float(meta["last_time"]),
-                log_interval=float(meta["log_interval"]),
-                **{name: data[f"det_{name}"].astype(np.float64) for name in _detector_arrays()},
-            )
-            arrays = {name: data[name] for name in _STATE_ARRAYS}
-            arrays["window"] = arrays["window"].astype(np.float64)
-            keys = _decode_keys(bytes(data["keys"]))
-        return cls(
-            keys=keys,
+        data, meta = _read_blob(blob)
+        detector = models.DetectorState(
+            config=models.DetectorConfig(**meta["config"]),
+            last_time=float(meta["last_time"]),
+            log_interval=float(meta["log_interval"]),
+            **{name: data[f"det_{name}"].astype(np.float64) for name in _detector_arrays()},
+        )
+        # Copies: the state is updated in place, and must not pin the blob.
+        arrays: dict[str, Any] = {name: np.array(data[name]) for name in _STATE_ARRAYS}
+        arrays["window"] = data["window"].astype(np.float64)
+        encoded = bytes(data["keys"])
+        state = cls(
+            keys=_decode_keys(encoded),
             detector=detector,
             processed_until_ms=int(meta["processed_until_ms"]),
             **arrays,
         )
+        state._keys_blob = (state.n_series, encoded)
+        return state
+
+
+_MAGIC = b"FWSTATE1"
+
+
+def _read_blob(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays (read-only views into ``blob``) and the meta of a state blob; blobs saved as
+    ``.npz`` before the raw layout are read too."""
+    if not blob.startswith(_MAGIC):
+        with np.load(io.BytesIO(blob)) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        return arrays, json.loads(bytes(arrays.pop("meta")).decode())
+    size = int.from_bytes(blob[len(_MAGIC) : len(_MAGIC) + 8], "little")
+    base = len(_MAGIC) + 8 + size
+    head = json.loads(bytes(blob[len(_MAGIC) + 8 : base]).decode())
+    arrays = {}
+    for name, dtype, shape, offset in head["arrays"]:
+        count = int(np.prod(shape, dtype=np.int64))
+        view = np.frombuffer(blob, dtype=np.dtype(dtype), count=count, offset=base + offset)
+        arrays[name] = view.reshape(shape)
+    return arrays, head["meta"]
 
 
 def _encode_keys(keys: list[SeriesKey]) -> bytes:
@@ -223,26 +291,31 @@ def advance(
     Series of the shard that sent nothing in this batch get NaN columns: a silent series is
     scored as a dropout, not skipped.
     """
-    state.add_series(batch.keys)
+    rows = state.rows_for(batch.keys)
     n_steps = batch.values.shape[1]
     full = np.full((state.n_series, n_steps), np.nan)
     if batch.keys:
-        rows = np.fromiter(
-            (state.index[k] for k in batch.keys), dtype=np.int64, count=len(batch.keys)
-        )
         full[rows] = batch.values
     if state.n_series == 0 or n_steps == 0:
         return Step(scores=full, last_scores=np.zeros(state.n_series), events=[])
     seconds = batch.times_ms.astype(np.float64) / 1000.0
     scores, detector = models.update(state.detector, full, seconds)
     state.detector = detector
-    width = state.window.shape[1]
-    state.window = np.concatenate([state.window, full], axis=1)[:, -width:]
+    state.window = _roll(state.window, full)
     if len(batch.times_ms):
         state.processed_until_ms = int(batch.times_ms[-1]) + step_ms
     events = _episodes(state, scores, batch.times_ms, open_level, close_level, close_after)
     last = scores[:, -1] if n_steps else np.zeros(state.n_series)
     return Step(scores=scores, last_scores=last, events=events)
+
+
+def _roll(window: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The window moved on by the new columns (the oldest drop out), in one new array."""
+    width, k = window.shape[1], min(new.shape[1], window.shape[1])
+    out = np.empty_like(window)
+    out[:, : width - k] = window[:, k:]
+    out[:, width - k :] = new[:, new.shape[1] - k :]
+    return out
 
 
 def _episodes(

@@ -16,19 +16,19 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy import event as orm_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import models
 from fleetwatch.analysis import limits as lim
 from fleetwatch.analysis.config import AnalysisSettings
-from fleetwatch.analysis.engine import ShardState, Step, advance
-from fleetwatch.analysis.grid import GridBatch, series_name, to_grid
+from fleetwatch.analysis.engine import EpisodeEvent, ShardState, Step, advance
+from fleetwatch.analysis.grid import GridBatch, GridBuilder, GridLayout, series_name, to_grid
 from fleetwatch.analysis.models import (
     AnalysisRun,
     AnomalyEpisode,
@@ -98,8 +98,14 @@ def shard_name(shard: int, n_shards: int) -> str:
 
 
 def shard_devices(*, db: Session, shard: int, n_shards: int) -> list[Device]:
-    devices = db.scalars(select(Device).order_by(Device.id)).all()
-    return [d for d in devices if shard_of(d.site_id, n_shards) == shard]
+    """The shard's devices, by id. Only the shard's sites are loaded, not the whole fleet."""
+    sites = [
+        s for s in db.scalars(select(Device.site_id).distinct()) if shard_of(s, n_shards) == shard
+    ]
+    if not sites:
+        return []
+    query = select(Device).where(Device.site_id.in_(sites)).order_by(Device.id)
+    return list(db.scalars(query).all())
 
 
 def run_shard(
@@ -124,7 +130,8 @@ def run_shard(
     clock = _Clock(timings)
     devices = shard_devices(db=db, shard=shard, n_shards=n_shards)
     by_id = {d.id: d for d in devices}
-    row = db.get(DetectorState, name)
+    # The state blob (tens of MB) is loaded only if this process does not hold that version.
+    row = db.get(DetectorState, name, options=[defer(DetectorState.state)])
     step_ms = int(settings.step_s * 1000)
     # Points arrive late (agents batch, uplinks stall): steps younger than the ingest lag are
     # left for the next cycle instead of being scored as a fleet-wide dropout.
@@ -137,7 +144,8 @@ def run_shard(
     start_ms = state.processed_until_ms
     end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
     sites = sorted({d.site_id for d in devices})
-    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms)
+    layout = _GRID_LAYOUTS.setdefault(cache_key, GridLayout())
+    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms, layout)
     clock.lap("read")
     step = advance(
         state,
@@ -236,15 +244,24 @@ def _read(
     start_ms: int,
     end_ms: int,
     step_ms: int,
+    layout: GridLayout | None = None,
 ) -> GridBatch:
     if end_ms <= start_ms or not sites:
         return to_grid({}, start_ms=start_ms, end_ms=start_ms, step_ms=step_ms)
-    frames: dict[str, pd.DataFrame] = {}
-    for metric in metrics:
-        df = store.query_range(metric=metric, start=start_ms, end=end_ms, sites=sites)
+    builder = GridBuilder(start_ms=start_ms, end_ms=end_ms, step_ms=step_ms, layout=layout)
+    # Each metric is put on the grid while the store reads the next one.
+    read = store.query_ranges(
+        metrics=list(dict.fromkeys(metrics)), start=start_ms, end=end_ms, sites=sites
+    )
+    for metric, df in read:
         if not df.empty:
-            frames[metric] = df[df["device"].isin(devices)]
-    return to_grid(frames, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
+            mine = df["device"].isin(devices)
+            builder.add(metric, df if mine.all() else df[mine])
+    return builder.batch()
+
+
+# The grid layout of each shard's series, kept across cycles (a memo, checked on every use).
+_GRID_LAYOUTS: dict[str, GridLayout] = {}
 
 
 @dataclass
@@ -556,70 +573,122 @@ def _persist_episodes(
     settings: AnalysisSettings,
     end_ms: int,
 ) -> int:
+    """Open, update and close episodes in a few bulk statements.
+
+    A fleet-wide event (a site losing its uplink) opens episodes on every series at once;
+    one statement per event, each searching the session, took minutes. A series' events are
+    applied in their order, and events of different series never touch the same rows, so
+    the first event of every series goes in one batch, the second in the next, and so on.
+    """
     opened = 0
+    rounds: list[list[EpisodeEvent]] = []
+    seen: dict[str, int] = {}
     for event in step.events:
-        metric, labels = state.keys[event.row]
         key = series_name(state.keys[event.row])
-        at = datetime.fromtimestamp(event.at_ms / 1000, tz=UTC)
-        if event.event == "open":
-            opened += 1
-            db.add(
-                AnomalyEpisode(
-                    device_id=dict(labels).get("device", ""),
-                    metric=metric,
-                    labels=dict(labels),
-                    series_key=key,
-                    kind=event.kind,
-                    started_at=at,
-                    peak_score=event.peak,
-                    last_score=event.score,
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(event)
+    for events in rounds:
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        closes: list[dict[str, Any]] = []
+        for event in events:
+            metric, labels = state.keys[event.row]
+            key = series_name(state.keys[event.row])
+            at = datetime.fromtimestamp(event.at_ms / 1000, tz=UTC)
+            if event.event == "open":
+                opened += 1
+                inserts.append(
+                    {
+                        "device_id": dict(labels).get("device", ""),
+                        "metric": metric,
+                        "labels": dict(labels),
+                        "series_key": key,
+                        "kind": event.kind,
+                        "started_at": at,
+                        "peak_score": event.peak,
+                        "last_score": event.score,
+                    }
                 )
-            )
-            continue
-        values: dict[str, Any] = {"peak_score": event.peak, "last_score": event.score}
-        if event.event == "close":
-            values["ended_at"] = at
-        db.execute(
-            update(AnomalyEpisode)
-            .where(
-                AnomalyEpisode.series_key == key,
-                AnomalyEpisode.kind == event.kind,
-                AnomalyEpisode.ended_at.is_(None),
-            )
-            .values(**values)
-        )
+                continue
+            values = {"b_key": key, "b_kind": event.kind, "b_peak": event.peak}
+            values["b_last"] = event.score
+            if event.event == "close":
+                closes.append({**values, "b_ended": at})
+            else:
+                updates.append(values)
+        _insert_episodes(db, inserts)
+        _update_open_episodes(db, updates, closing=False)
+        _update_open_episodes(db, closes, closing=True)
     # Peer episodes: open while the device stands out from its cohort.
     at = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     newly = np.flatnonzero((peers >= settings.peer_open) & ~state.peer_open)
     ended = np.flatnonzero((peers < settings.anomaly_close) & state.peer_open)
+    peer_inserts = []
     for row in newly.tolist():
         metric, labels = state.keys[row]
-        db.add(
-            AnomalyEpisode(
-                device_id=dict(labels).get("device", ""),
-                metric=metric,
-                labels=dict(labels),
-                series_key=series_name(state.keys[row]),
-                kind="peer",
-                started_at=at,
-                peak_score=float(peers[row]),
-                last_score=float(peers[row]),
-            )
+        peer_inserts.append(
+            {
+                "device_id": dict(labels).get("device", ""),
+                "metric": metric,
+                "labels": dict(labels),
+                "series_key": series_name(state.keys[row]),
+                "kind": "peer",
+                "started_at": at,
+                "peak_score": float(peers[row]),
+                "last_score": float(peers[row]),
+            }
         )
         opened += 1
-    for row in ended.tolist():
-        db.execute(
-            update(AnomalyEpisode)
-            .where(
-                AnomalyEpisode.series_key == series_name(state.keys[row]),
-                AnomalyEpisode.kind == "peer",
-                AnomalyEpisode.ended_at.is_(None),
-            )
-            .values(ended_at=at, last_score=float(peers[row]))
-        )
+    _insert_episodes(db, peer_inserts)
+    _update_open_episodes(
+        db,
+        [
+            {
+                "b_key": series_name(state.keys[row]),
+                "b_kind": "peer",
+                "b_ended": at,
+                "b_last": float(peers[row]),
+            }
+            for row in ended.tolist()
+        ],
+        closing=True,
+        peak=False,
+    )
     state.peer_open[newly] = True
     state.peer_open[ended] = False
     return opened
+
+
+def _insert_episodes(db: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.execute(insert(AnomalyEpisode), rows)
+
+
+def _update_open_episodes(
+    db: Session, rows: list[dict[str, Any]], *, closing: bool, peak: bool = True
+) -> None:
+    """One statement for many open episodes (by series and kind), executed for every row."""
+    if not rows:
+        return
+    table = cast(Table, AnomalyEpisode.__table__)
+    values: dict[str, Any] = {"last_score": bindparam("b_last")}
+    if peak:
+        values["peak_score"] = bindparam("b_peak")
+    if closing:
+        values["ended_at"] = bindparam("b_ended")
+    statement = (
+        update(table)
+        .where(
+            table.c.series_key == bindparam("b_key"),
+            table.c.kind == bindparam("b_kind"),
+            table.c.ended_at.is_(None),
+        )
+        .values(values)
+    )
+    db.execute(statement, rows)
 
 
 def _persist_forecasts(
@@ -772,23 +841,42 @@ def _restart_pressure(state: ShardState) -> np.ndarray:
 
 
 def _per_device_max(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per device: the largest positive value of its series (0 if none) and the first series
+    holding it (-1 if none)."""
     best = np.zeros(n)
     row = np.full(n, -1)
-    for i in np.flatnonzero((owner >= 0) & (values > 0)).tolist():
-        d = owner[i]
-        if values[i] > best[d]:
-            best[d], row[d] = values[i], i
+    index = np.flatnonzero((owner >= 0) & (values > 0))
+    if index.size:
+        _first_of_best(np.maximum, best, row, index, owner[index], values[index])
     return best, row
 
 
 def _per_device_min(values: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per device: the smallest finite value of its series (inf if none) and the first series
+    holding it (-1 if none)."""
     best = np.full(n, np.inf)
     row = np.full(n, -1)
-    for i in np.flatnonzero((owner >= 0) & np.isfinite(values)).tolist():
-        d = owner[i]
-        if values[i] < best[d]:
-            best[d], row[d] = values[i], i
+    index = np.flatnonzero((owner >= 0) & np.isfinite(values))
+    if index.size:
+        _first_of_best(np.minimum, best, row, index, owner[index], values[index])
     return best, row
+
+
+def _first_of_best(
+    pick: np.ufunc,
+    best: np.ndarray,
+    row: np.ndarray,
+    index: np.ndarray,
+    device: np.ndarray,
+    value: np.ndarray,
+) -> None:
+    """Reduce ``value`` per device into ``best`` and note the earliest series that reached it,
+    as a loop over the series in order that replaces only on a strictly better value would."""
+    pick.at(best, device, value)
+    hit = value == best[device]
+    devices, first = np.unique(device[hit], return_index=True)
+    row[devices] = index[hit][first]
+    best[devices] = value[hit][first]  # that series' own value (0.0 and -0.0 compare equal)
 
 
 def _describe(
@@ -886,23 +974,42 @@ def status_for(risk_1h: float, risk_warn: float) -> str:
 
 
 def _persist_health(db: Session, health: _Health, now: datetime) -> int:
-    existing = {
-        row.device_id: row
-        for row in db.scalars(
-            select(DeviceHealth).where(DeviceHealth.device_id.in_([d.id for d in health.devices]))
-        )
-    }
+    """Every device's health row, inserted or updated in bulk (not one ORM object each)."""
+    ids = [d.id for d in health.devices]
+    existing = set(
+        db.scalars(select(DeviceHealth.device_id).where(DeviceHealth.device_id.in_(ids)))
+    )
+    risk_1h, risk_24h = health.risk["1h"].tolist(), health.risk["24h"].tolist()
+    risk_warn = health.risk["warn"].tolist()
     critical = 0
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for i, device in enumerate(health.devices):
-        r1, r24 = float(health.risk["1h"][i]), float(health.risk["24h"][i])
-        status = status_for(r1, float(health.risk["warn"][i]))
+        r1, r24 = risk_1h[i], risk_24h[i]
+        status = status_for(r1, risk_warn[i])
         critical += status == "critical"
-        row = existing.get(device.id)
-        if row is None:
-            row = DeviceHealth(device_id=device.id)
-            db.add(row)
-        row.computed_at, row.risk_1h, row.risk_24h = now, r1, r24
-        row.health, row.status, row.top_signals = 1.0 - r24, status, health.signals[i]
+        row = {
+            "device_id": device.id,
+            "computed_at": now,
+            "risk_1h": r1,
+            "risk_24h": r24,
+            "health": 1.0 - r24,
+            "status": status,
+            "top_signals": health.signals[i],
+        }
+        (updates if device.id in existing else inserts).append(row)
+    if inserts:
+        db.execute(insert(DeviceHealth), inserts)
+    if updates:
+        # A plain executemany by primary key: the ORM's bulk update prepares every row itself.
+        table = cast(Table, DeviceHealth.__table__)
+        columns = [c for c in updates[0] if c != "device_id"]
+        statement = (
+            update(table)
+            .where(table.c.device_id == bindparam("b_device_id"))
+            .values({c: bindparam(f"b_{c}") for c in columns})
+        )
+        db.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in updates])
     return critical
 
 
@@ -916,22 +1023,15 @@ def _write_scores(
 ) -> None:
     """Scores as a measurement, so they chart next to the data they judge."""
     ts = end_ms - 1
+    anomaly = health.device_anomaly.tolist()
+    risks = [(h, r.tolist()) for h, r in health.risk.items() if h != "warn"]
     samples: list[Sample] = []
     for i, device in enumerate(health.devices):
         labels = {"device": device.id, "site": device.site_id}
-        samples.append(
-            Sample("fleetwatch_anomaly_score", labels, float(health.device_anomaly[i]), ts)
-        )
-        for horizon, risk in health.risk.items():
-            if horizon == "warn":
-                continue
+        samples.append(Sample("fleetwatch_anomaly_score", labels, anomaly[i], ts))
+        for horizon, risk in risks:
             samples.append(
-                Sample(
-                    "fleetwatch_device_risk_ratio",
-                    {**labels, "horizon": horizon},
-                    float(risk[i]),
-                    ts,
-                )
+                Sample("fleetwatch_device_risk_ratio", {**labels, "horizon": horizon}, risk[i], ts)
             )
     if samples:
         store.write(samples)

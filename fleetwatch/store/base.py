@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -93,6 +93,23 @@ class MetricsStore(ABC):
 
         ``sites`` restricts the result to series of those sites (the analysis reads its shard).
         """
+
+    def query_ranges(
+        self,
+        *,
+        metrics: Sequence[str],
+        start: TimeLike,
+        end: TimeLike,
+        sites: Sequence[str] | None = None,
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Raw points of several metrics, ``(metric, frame)`` in the order given, each frame
+        what ``query_range`` returns for it.
+
+        A backend may read the next metric while the caller works on the one it was handed
+        (the analysis reads every scored metric of a shard each cycle).
+        """
+        for metric in metrics:
+            yield metric, self.query_range(metric=metric, start=start, end=end, sites=sites)
 
     @abstractmethod
     def latest(

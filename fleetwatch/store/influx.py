@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import queue
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -59,14 +60,25 @@ class InfluxStore(MetricsStore):
         elif config.influx_username and config.influx_password is not None:
             params = {"u": config.influx_username, "p": config.influx_password.get_secret_value()}
         self._auth_params = params
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=config.timeout_s, trust_env=False
-        )
+        self._headers = headers
+        self._http = self._client()
+        # Clients of the read-ahead threads, each used by one thread at a time: httpcore may
+        # close an idle connection that another thread has just been handed (EBADF).
+        self._readers: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+        self._reader_clients: list[httpx.Client] = []
         self._v2_write: Any = None
         self._tag_cache: dict[str, tuple[float, list[str]]] = {}
         if config.influx_api == "v2":
             self._v2_write = self._make_v2_writer()
         self.ensure_schema()
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers=self._headers,
+            timeout=self.config.timeout_s,
+            trust_env=False,
+        )
 
     # -- schema ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
@@ -223,14 +235,17 @@ class InfluxStore(MetricsStore):
         )
 
     # -- reads ----------------------------------------------------------------------------
-    def _query(self, q: str, *, method: str = "GET") -> list[dict[str, Any]]:
+    def _query(
+        self, q: str, *, method: str = "GET", client: httpx.Client | None = None
+    ) -> list[dict[str, Any]]:
+        http = self._http if client is None else client
         params = {"db": self.database, "q": q, "epoch": "ms", **self._auth_params}
         started = time.perf_counter()
         try:
             if method == "POST":
-                response = self._http.post("/query", data=params)
+                response = http.post("/query", data=params)
             else:
-                response = self._http.get("/query", params=params)
+                response = http.get("/query", params=params)
         except httpx.TransportError as exc:
             raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
         finally:
@@ -286,14 +301,15 @@ class InfluxStore(MetricsStore):
         q = f"SELECT {select} FROM {self._from(metric)} WHERE {' AND '.join(where)} {group}"
         return frame(self._blocks(self._query(q)))
 
-    def _tag_keys(self, metric: str) -> list[str]:
+    def _tag_keys(self, metric: str, client: httpx.Client | None = None) -> list[str]:
         """Tag keys of a measurement, remembered for a minute (they change rarely; a new key
         is picked up within the minute)."""
         cached = self._tag_cache.get(metric)
         if cached is not None and time.monotonic() - cached[0] < 60:
             return cached[1]
         keys = self._query(
-            f"SHOW TAG KEYS FROM {influxql.quote_ident(self.rp)}.{influxql.quote_ident(metric)}"
+            f"SHOW TAG KEYS FROM {influxql.quote_ident(self.rp)}.{influxql.quote_ident(metric)}",
+            client=client,
         )
         tags = sorted({row[0] for s in keys for row in s.get("values", [])})
         self._tag_cache[metric] = (time.monotonic(), tags)
@@ -302,25 +318,51 @@ class InfluxStore(MetricsStore):
     def _raw(self, metric: str, where: list[str]) -> pd.DataFrame:
         """Raw points with the tags selected as columns: one flat result instead of one JSON
         object per series, which is what makes reading a quarter-million points fast."""
-        tags = self._tag_keys(metric)
+        return _raw_frame(*self._fetch_raw(metric, where))
+
+    def _fetch_raw(
+        self, metric: str, where: list[str], client: httpx.Client | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        tags = self._tag_keys(metric, client)
         columns = ", ".join(['"value"', *(influxql.quote_ident(t) for t in tags)])
         q = f"SELECT {columns} FROM {self._from(metric)} WHERE {' AND '.join(where)}"
-        series = self._query(q)
-        rows = [row for s in series for row in s.get("values", [])]
-        if not rows:
-            return frame([])
-        names = series[0]["columns"]
-        df = pd.DataFrame(rows, columns=names)
-        df = df[df["value"].notna()]
-        df["time"] = pd.to_datetime(df["time"].to_numpy(dtype="int64"), unit="ms", utc=True)
-        df["value"] = df["value"].astype("float64")
-        present = [t for t in tags if t in df.columns and df[t].notna().any()]
-        for tag in present:
-            df[tag] = df[tag].where(df[tag].notna() & (df[tag] != ""), None)
-        df = df[["time", "value", *present]]
-        return df.sort_values([*present, "time"], kind="stable", na_position="first").reset_index(
-            drop=True
-        )
+        return self._query(q, client=client), tags
+
+    def _fetch_ahead(self, metric: str, where: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """``_fetch_raw`` on a read-ahead thread, with a client no other thread is using."""
+        try:
+            client = self._readers.get_nowait()
+        except queue.Empty:
+            client = self._client()
+            self._reader_clients.append(client)
+        try:
+            return self._fetch_raw(metric, where, client)
+        finally:
+            self._readers.put(client)
+
+    def query_ranges(
+        self,
+        *,
+        metrics: Sequence[str],
+        start: TimeLike,
+        end: TimeLike,
+        sites: Sequence[str] | None = None,
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Raw points of several metrics, one query each, handed over in order while the next
+        ones are already on the wire: influxd answers while the caller works on the last
+        metric, and two queries in flight let it use a second core when one is free."""
+        start_ms, end_ms = time_bounds(start, end)
+        check_query("mean", None, start_ms, end_ms)
+        where = [f"time >= {start_ms}ms", f"time < {end_ms}ms"]
+        if sites is not None:
+            where.append(influxql.any_of("site", sites))
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="influx-read")
+        try:
+            pending = [(m, pool.submit(self._fetch_ahead, m, where)) for m in metrics]
+            for metric, future in pending:
+                yield metric, _raw_frame(*future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def latest(
         self,
@@ -368,8 +410,29 @@ class InfluxStore(MetricsStore):
 
     def close(self) -> None:
         self._http.close()
+        for client in self._reader_clients:
+            client.close()
         if self._v2_write is not None:
             self._v2_client.close()
+
+
+def _raw_frame(series: list[dict[str, Any]], tags: list[str]) -> pd.DataFrame:
+    """The common read result from a raw query's flat rows (time, value, then the tags)."""
+    rows = [row for s in series for row in s.get("values", [])]
+    if not rows:
+        return frame([])
+    names = series[0]["columns"]
+    df = pd.DataFrame(rows, columns=names)
+    df = df[df["value"].notna()]
+    df["time"] = pd.to_datetime(df["time"].to_numpy(dtype="int64"), unit="ms", utc=True)
+    df["value"] = df["value"].astype("float64")
+    present = [t for t in tags if t in df.columns and df[t].notna().any()]
+    for tag in present:
+        df[tag] = df[tag].where(df[tag].notna() & (df[tag] != ""), None)
+    df = df[["time", "value", *present]]
+    return df.sort_values([*present, "time"], kind="stable", na_position="first").reset_index(
+        drop=True
+    )
 
 
 def parse_series_key(key: str) -> tuple[str, dict[str, str]]:

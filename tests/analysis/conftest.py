@@ -90,6 +90,7 @@ def build_pipeline(tmp: Path, *, devices: int = 16, seed: int = 5, shards: int =
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     service._STATE_CACHE.clear()
     service._LIMITS_CACHE.clear()
+    service._GRID_LAYOUTS.clear()
     p = build_pipeline(tmp_path)
     yield p
     p.store.close()

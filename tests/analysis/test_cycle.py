@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,31 @@ def test_state_resumes_after_a_restart(tmp_path: Path) -> None:
         [risks_a[k] for k in sorted(risks_a)], [risks_b[k] for k in sorted(risks_b)], atol=0.02
     )
     assert state_a.processed_until_ms == state_b.processed_until_ms
+
+
+def test_a_site_wide_event_opens_and_closes_every_episode(pipeline: Pipeline) -> None:
+    """Many episodes at once (a whole site jumps, then recovers) are kept one per series."""
+    p = pipeline
+    p.run(60)
+    site = p.sim.devices[0].site
+    for minute in range(25):
+        for _ in range(int(60 / p.sim.config.step_s)):
+            p.sim.step(1)
+            samples = p.sim.samples()
+            if 5 <= minute < 8:
+                samples = [
+                    dataclasses.replace(s, value=s.value * 5 + 50)
+                    if s.labels.get("site") == site
+                    else s
+                    for s in samples
+                ]
+            p.store.write(samples)
+        if minute % 3 == 2:
+            p.cycle()
+    with p.sessions() as db:
+        episodes = db.scalars(select(AnomalyEpisode)).all()
+    on_site = [e for e in episodes if e.labels.get("site") == site]
+    assert len(on_site) >= 20
+    # One episode per series, each closed once the site is back to normal.
+    assert len({e.series_key for e in on_site}) == len(on_site)
+    assert all(e.ended_at is not None and e.peak_score >= 0.9 for e in on_site)

@@ -164,3 +164,23 @@ def test_bad_queries_raise_store_error(store: MetricsStore) -> None:
 def test_empty_results_have_the_common_columns(store: MetricsStore) -> None:
     df = store.query_range(metric="nothing_here", start=T0, end=T0 + 1000)
     assert list(df.columns) == ["time", "value"] and df.empty
+
+
+def test_several_metrics_read_as_one_at_a_time(store: MetricsStore) -> None:
+    store.write(ramp("d1", 5) + ramp("d2", 3, sensor="gpu"))
+    store.write(
+        [
+            Sample("fan_speed_rpm", {"device": "d1", "site": "s1", "fan": "0"}, 1e3, T0),
+            Sample("fan_speed_rpm", {"device": "d3", "site": "s2", "fan": "0"}, 2e3, T0),
+        ]
+    )
+    metrics = ["temperature_celsius", "nothing_here", "fan_speed_rpm"]
+    end = T0 + 3_600_000
+    read = list(store.query_ranges(metrics=metrics, start=T0, end=end, sites=["s1"]))
+    assert [m for m, _ in read] == metrics
+    for metric, df in read:
+        alone = store.query_range(metric=metric, start=T0, end=end, sites=["s1"])
+        pd.testing.assert_frame_equal(df, alone)
+    assert set(read[2][1]["device"]) == {"d1"}
+    with pytest.raises(StoreError, match="end must be after start"):
+        list(store.query_ranges(metrics=metrics, start=T0, end=T0))
