@@ -51,6 +51,8 @@ class ShardState:
     _batch_rows: tuple[list[SeriesKey], np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # The device label of each series, in row order (series are only ever appended).
+    _devices: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
     # The encoded keys and how many keys they hold (saved every cycle, changed rarely).
     _keys_blob: tuple[int, bytes] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -83,6 +85,14 @@ class ShardState:
     @property
     def n_series(self) -> int:
         return len(self.keys)
+
+    def devices(self) -> list[str]:
+        """The ``device`` label of every series in row order ("" where none), worked out once
+        per series rather than on every cycle."""
+        memo = self._devices
+        for _, labels in self.keys[len(memo) :]:
+            memo.append(next((v for k, v in labels if k == "device"), ""))
+        return memo
 
     def add_series(self, keys: list[SeriesKey]) -> None:
         """Append series seen for the first time, with fresh detector state."""

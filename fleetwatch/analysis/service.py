@@ -162,7 +162,14 @@ def run_shard(
     confirmed = _confirm_crossings(state, forecasts, end_ms, settings.forecast_confirm_s)
     clock.lap("forecast")
     peers = _peers(state, by_id)
-    fans = _fan_wear(state, by_id, settings.step_s, context.latest, end_ms)
+    fans = _fan_wear(
+        state,
+        by_id,
+        settings.step_s,
+        # the points newer than the grid, read only for metrics that have fans to judge
+        lambda metric: store.query_range(metric=metric, start=end_ms, end=now_ms + 1, sites=sites),
+        end_ms,
+    )
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
     summary.episodes_opened = _persist_episodes(db, state, step, peers, settings, end_ms)
@@ -273,7 +280,6 @@ class _Context:
     memory_totals: dict[tuple[str, ...], float]
     broken: dict[str, list[str]]  # device -> components in BROKEN
     unhealthy: set[str]
-    latest: Callable[[str], pd.DataFrame]  # the newest point of every series of a metric
 
     @classmethod
     def read(
@@ -315,7 +321,6 @@ class _Context:
             memory_totals=cached[3],
             broken=broken,
             unhealthy=unhealthy,
-            latest=latest,
         )
 
     def fill_memory_by_hardware(self, by_id: dict[str, Device]) -> None:
@@ -395,20 +400,20 @@ def _thermal_load(state: ShardState, rows: np.ndarray) -> np.ndarray:
     utilisation (a Coral host's CPU feeds the TPU and warms the enclosure).
     """
     load = np.full((len(rows), state.window.shape[1]), np.nan)
+    devices = state.devices()
     wanted: dict[str, list[int]] = {}
     for j, i in enumerate(rows.tolist()):
-        metric, labels = state.keys[i]
-        if metric == "temperature_celsius":
-            wanted.setdefault(dict(labels).get("device", ""), []).append(j)
+        if state.keys[i][0] == "temperature_celsius":
+            wanted.setdefault(devices[i], []).append(j)
     if not wanted:
         return load
     power: dict[str, list[int]] = {}
     cpu: dict[str, int] = {}
     for i, (metric, labels) in enumerate(state.keys):
         if metric == "power_watts":
-            power.setdefault(dict(labels).get("device", ""), []).append(i)
+            power.setdefault(devices[i], []).append(i)
         elif metric == "cpu_utilization_ratio" and len(labels) == 2:  # device, site only
-            cpu[dict(labels).get("device", "")] = i
+            cpu[devices[i]] = i
     for device, targets in wanted.items():
         if device in power:
             rails = state.window[power[device]]
@@ -476,11 +481,11 @@ def _peers(state: ShardState, by_id: dict[str, Device]) -> np.ndarray:
     values = _last_finite(state.window[:, -5:])
     groups: dict[str, list[int]] = {}
     cohorts: list[str] = [""] * state.n_series
+    devices = state.devices()
     for i, (metric, labels) in enumerate(state.keys):
         if metric not in PEER_MIN_SCALE:
             continue
-        label_map = dict(labels)
-        device = by_id.get(label_map.get("device", ""))
+        device = by_id.get(devices[i])
         if device is None:
             continue
         rest = ",".join(f"{k}={v}" for k, v in labels if k not in ("device", "site"))
@@ -511,20 +516,22 @@ def _fan_wear(
     state: ShardState,
     by_id: dict[str, Device],
     step_s: float,
-    latest: Callable[[str], pd.DataFrame],
+    recent: Callable[[str], pd.DataFrame],
     end_ms: int,
 ) -> _Fans:
     """Wear of every fan whose duty cycle is reported too, against fans of the same model.
 
-    The freshest rpm and duty readings count too (see :func:`models.fan_wear`): a stopped fan
-    is a state, read like a BROKEN component, not left for the grid to settle.
+    The freshest rpm and duty readings, newer than the grid (``recent`` reads a metric's raw
+    points since ``end_ms``), count too (see :func:`models.fan_wear`): a stopped fan is a
+    state, read like a BROKEN component, not left for the grid to settle.
     """
     rpm_rows, duty_rows, groups = [], [], []
+    devices = state.devices()
     for i, (metric, labels) in enumerate(state.keys):
         if metric != "fan_speed_rpm":
             continue
         duty = state.index.get(("fan_pwm_ratio", labels))
-        device = by_id.get(dict(labels).get("device", ""))
+        device = by_id.get(devices[i])
         if duty is None or device is None:
             continue
         rpm_rows.append(i)
@@ -532,8 +539,8 @@ def _fan_wear(
         groups.append(device.hardware_model)
     if not rpm_rows:
         return _Fans(np.zeros(0, dtype=np.int64), None)
-    fresh_rpm = _fresh(latest("fan_speed_rpm"), [state.keys[i] for i in rpm_rows], end_ms)
-    fresh_duty = _fresh(latest("fan_pwm_ratio"), [state.keys[i] for i in duty_rows], end_ms)
+    fresh_rpm = _fresh(recent("fan_speed_rpm"), [state.keys[i] for i in rpm_rows], end_ms)
+    fresh_duty = _fresh(recent("fan_pwm_ratio"), [state.keys[i] for i in duty_rows], end_ms)
     wear = models.fan_wear(
         state.window[rpm_rows],
         state.window[duty_rows],
@@ -546,7 +553,8 @@ def _fan_wear(
 
 
 def _fresh(df: pd.DataFrame, keys: list[SeriesKey], since_ms: int) -> np.ndarray:
-    """The latest value of each series in ``keys`` if it is newer than ``since_ms``, else NaN."""
+    """The last value of each series in ``keys`` at or after ``since_ms``, else NaN (rows come
+    sorted by series, then time)."""
     out = np.full(len(keys), np.nan)
     if df.empty or not keys:
         return out
@@ -770,7 +778,7 @@ def _health(
 ) -> _Health:
     position = {d.id: i for i, d in enumerate(devices)}
     n = len(devices)
-    series_device = np.array([position.get(dict(k[1]).get("device", ""), -1) for k in state.keys])
+    series_device = np.array([position.get(d, -1) for d in state.devices()], dtype=np.int64)
     recent = step.scores.max(axis=1) if step.scores.size else np.zeros(state.n_series)
     anomaly, anomaly_row = _per_device_max(recent, series_device, n)
     peer, peer_row = _per_device_max(peers, series_device, n)
