@@ -34,7 +34,7 @@ from fleetwatch.store import open_store
 from fleetwatch.store.influxd_process import InfluxdProcess
 from fleetwatch.telemetry import Sample, SeriesKey, now_ms
 
-SENSORS = ("cpu", "gpu", "soc0", "soc1", "soc2", "cv0", "cv1", "cv2", "tj", "tboard", "tdiode")
+SENSORS = ("cpu", "gpu", "soc0", "soc1", "soc2", "cv0", "cv1", "cv2", "tj", "tboard")
 RAILS = ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO")
 MODULES = ("edgeAgent", "objectDetector")
 
@@ -46,6 +46,7 @@ def device_series(device: str, site: str) -> list[tuple[str, dict[str, str], flo
     out += [("power_watts", {**base, "rail": r}, 6.0) for r in RAILS]
     out += [
         ("fan_speed_rpm", {**base, "fan": "fan0"}, 2400.0),
+        ("fan_pwm_ratio", {**base, "fan": "fan0"}, 0.48),  # fan wear reads rpm per duty
         ("cpu_utilization_ratio", base, 0.4),
         ("gpu_utilization_ratio", base, 0.5),
         ("memory_used_bytes", base, 3.0e9),
