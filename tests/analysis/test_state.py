@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 import models
-from fleetwatch.analysis.engine import ShardState, _encode_keys, advance
+from fleetwatch.analysis.engine import _STATE_ARRAYS, ShardState, _encode_keys, advance
 from fleetwatch.analysis.grid import GridBatch
 
 T0 = 1_700_000_040_000
@@ -40,15 +40,7 @@ def _assert_same(a: ShardState, b: ShardState) -> None:
     assert a.detector.config == b.detector.config
     assert a.detector.last_time == b.detector.last_time
     assert a.detector.log_interval == b.detector.log_interval
-    for name in (
-        "open",
-        "peak",
-        "opened_ms",
-        "quiet",
-        "peer_open",
-        "peer_peak",
-        "crossing_since_ms",
-    ):
+    for name in (n for n in _STATE_ARRAYS if n != "window"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
         assert getattr(a, name).dtype == getattr(b, name).dtype
     # The window and the daily profile are kept as float32.
