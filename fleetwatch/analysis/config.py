@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field
 DEFAULT_METRICS = (
     "temperature_celsius",
     "fan_speed_rpm",
-    "fan_pwm_ratio",
     "power_watts",
     "cpu_utilization_ratio",
     "gpu_utilization_ratio",
@@ -29,6 +28,11 @@ class AnalysisSettings(BaseModel):
     step_s: float = Field(60.0, gt=0, description="analysis grid: points are averaged per step")
     metrics: list[str] = Field(
         default_factory=lambda: list(DEFAULT_METRICS), description="metrics scored for anomalies"
+    )
+    context_metrics: list[str] = Field(
+        default_factory=lambda: ["fan_pwm_ratio"],
+        description="metrics read for other signals (fan wear reads rpm per duty), never "
+        "scored for anomalies: a controller's output follows what it controls",
     )
     ingest_lag_s: float = Field(
         120.0, ge=0, description="steps younger than this wait for late points"

@@ -295,11 +295,13 @@ def advance(
     open_level: float,
     close_level: float,
     close_after: int,
+    unscored: frozenset[str] = frozenset(),
 ) -> Step:
     """Score a batch, roll the forecast window forward and open/close anomaly episodes.
 
     Series of the shard that sent nothing in this batch get NaN columns: a silent series is
-    scored as a dropout, not skipped.
+    scored as a dropout, not skipped. Series of the ``unscored`` metrics are kept in the
+    window for other signals; their scores are 0 and they open no episodes.
     """
     rows = state.rows_for(batch.keys)
     n_steps = batch.values.shape[1]
@@ -311,6 +313,8 @@ def advance(
     seconds = batch.times_ms.astype(np.float64) / 1000.0
     scores, detector = models.update(state.detector, full, seconds)
     state.detector = detector
+    if unscored:
+        scores[[metric in unscored for metric, _ in state.keys]] = 0.0
     state.window = _roll(state.window, full)
     if len(batch.times_ms):
         state.processed_until_ms = int(batch.times_ms[-1]) + step_ms

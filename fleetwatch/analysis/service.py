@@ -145,7 +145,11 @@ def run_shard(
     end_ms = min(end_ms, start_ms + settings.max_points_per_cycle * step_ms)
     sites = sorted({d.site_id for d in devices})
     layout = _GRID_LAYOUTS.setdefault(cache_key, GridLayout())
-    batch = _read(store, settings.metrics, set(by_id), sites, start_ms, end_ms, step_ms, layout)
+    metrics = [
+        *settings.metrics,
+        *(m for m in settings.context_metrics if m not in settings.metrics),
+    ]
+    batch = _read(store, metrics, set(by_id), sites, start_ms, end_ms, step_ms, layout)
     clock.lap("read")
     step = advance(
         state,
@@ -154,6 +158,7 @@ def run_shard(
         open_level=settings.anomaly_open,
         close_level=settings.anomaly_close,
         close_after=settings.close_after_points,
+        unscored=frozenset(settings.context_metrics) - set(settings.metrics),
     )
     clock.lap("score")
     context = _Context.read(store, settings, set(by_id), sites, cache_key, end_ms)

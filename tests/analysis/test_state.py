@@ -98,3 +98,23 @@ def test_states_saved_as_npz_by_earlier_versions_still_load() -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _assert_same(state, ShardState.from_bytes(buffer.getvalue()))
+
+
+def test_context_metrics_stay_in_the_window_but_open_no_episodes() -> None:
+    keys = [(m, (("device", "d"), ("site", "s"))) for m in ("temp", "fan_pwm_ratio")]
+    state = ShardState.empty(20, T0, models.DetectorConfig(season_buckets=24))
+    values = np.full((2, 40), 0.5)
+    values[:, -1] = 40.0  # the same jump on both
+    times = T0 + STEP * np.arange(40, dtype=np.int64)
+    step = advance(
+        state,
+        GridBatch(keys=keys, values=values, times_ms=times),
+        step_ms=STEP,
+        open_level=0.9,
+        close_level=0.3,
+        close_after=5,
+        unscored=frozenset({"fan_pwm_ratio"}),
+    )
+    assert step.scores[0, -1] > 0.9 and not step.scores[1].any()
+    assert [e.row for e in step.events if e.event == "open"] == [0]
+    assert state.window[1, -1] == 40.0  # still there for fan wear
