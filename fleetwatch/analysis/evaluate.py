@@ -32,8 +32,7 @@ from sqlalchemy import select
 from fleetwatch.analysis import service
 from fleetwatch.analysis.models import AnomalyEpisode, DeviceHealth
 from fleetwatch.db import make_engine, migrations, session_factory, session_scope
-from fleetwatch.fleet import service as fleet
-from fleetwatch.fleet.schemas import DeviceIn
+from fleetwatch.demo import register_inventory
 from fleetwatch.settings import load_settings
 from fleetwatch.simulate import FaultSpec, SimConfig, Simulator
 from fleetwatch.simulate.faults import eligible
@@ -97,23 +96,6 @@ class SeedResult:
     false_alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _register(sim: Simulator, sessions: Any) -> None:
-    with session_scope(sessions) as db:
-        for d in sim.inventory():
-            fleet.upsert_device(
-                db=db,
-                device=DeviceIn(
-                    id=d["id"],
-                    site_id=d["site"],
-                    hardware_model=d["hardware_model"],
-                    accelerator=d.get("accelerator"),
-                    firmware=d.get("firmware"),
-                    runtime=d.get("runtime"),
-                    node_name=d.get("node_name"),
-                ),
-            )
-
-
 def _inject(sim: Simulator, kinds: tuple[str, ...], seed: int) -> list[FaultOutcome]:
     rng = np.random.default_rng([seed, 99])
     used: set[str] = set()
@@ -141,7 +123,7 @@ def run_seed(seed: int, config: EvaluationConfig, workdir: Path) -> SeedResult:
     sessions = session_factory(make_engine(settings.database_url))
     store = open_store(settings)
     sim = Simulator(SimConfig(devices=config.devices, sites=config.sites, seed=seed))
-    _register(sim, sessions)
+    register_inventory(settings, sim)
     outcomes = _inject(sim, config.kinds, seed)
     t_begin = sim.t
     ticks = int(config.hours * 3600 / sim.config.step_s)

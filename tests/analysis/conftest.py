@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fleetwatch.analysis import service
 from fleetwatch.analysis.models import AnalysisRun, AnomalyEpisode
 from fleetwatch.db import make_engine, migrations, session_factory, session_scope
-from fleetwatch.fleet import service as fleet
-from fleetwatch.fleet.schemas import DeviceIn
+from fleetwatch.demo import register_inventory
 from fleetwatch.settings import Settings, load_settings
 from fleetwatch.simulate import FaultSpec, SimConfig, Simulator
 from fleetwatch.store import MetricsStore, open_store
@@ -69,20 +68,7 @@ def build_pipeline(tmp: Path, *, devices: int = 16, seed: int = 5, shards: int =
     migrations.upgrade(settings.database_url)
     sessions = session_factory(make_engine(settings.database_url))
     sim = Simulator(SimConfig(devices=devices, sites=2, seed=seed))
-    with session_scope(sessions) as db:
-        for d in sim.inventory():
-            fleet.upsert_device(
-                db=db,
-                device=DeviceIn(
-                    id=d["id"],
-                    site_id=d["site"],
-                    hardware_model=d["hardware_model"],
-                    accelerator=d.get("accelerator"),
-                    firmware=d.get("firmware"),
-                    runtime=d.get("runtime"),
-                    node_name=d.get("node_name"),
-                ),
-            )
+    register_inventory(settings, sim)
     return Pipeline(sim, settings, open_store(settings), sessions)
 
 
