@@ -172,8 +172,7 @@ def run_shard(
         by_id,
         settings.step_s,
         # the points newer than the grid, read only for metrics that have fans to judge
-        lambda metric: store.query_range(metric=metric, start=end_ms, end=now_ms + 1, sites=sites),
-        end_ms,
+        lambda metric: _fresh(store, metric, sites, end_ms, now_ms, step_ms),
     )
     clock.lap("peers")
     now = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
@@ -521,14 +520,13 @@ def _fan_wear(
     state: ShardState,
     by_id: dict[str, Device],
     step_s: float,
-    recent: Callable[[str], pd.DataFrame],
-    end_ms: int,
+    fresh: Callable[[str], dict[SeriesKey, float]],
 ) -> _Fans:
     """Wear of every fan whose duty cycle is reported too, against fans of the same model.
 
-    The freshest rpm and duty readings, newer than the grid (``recent`` reads a metric's raw
-    points since ``end_ms``), count too (see :func:`models.fan_wear`): a stopped fan is a
-    state, read like a BROKEN component, not left for the grid to settle.
+    The freshest rpm and duty readings, newer than the grid (``fresh`` reads them for one
+    metric), count too (see :func:`models.fan_wear`): a stopped fan is a state, read like a
+    BROKEN component, not left for the grid to settle.
     """
     rpm_rows, duty_rows, groups = [], [], []
     devices = state.devices()
@@ -544,37 +542,27 @@ def _fan_wear(
         groups.append(device.hardware_model)
     if not rpm_rows:
         return _Fans(np.zeros(0, dtype=np.int64), None)
-    fresh_rpm = _fresh(recent("fan_speed_rpm"), [state.keys[i] for i in rpm_rows], end_ms)
-    fresh_duty = _fresh(recent("fan_pwm_ratio"), [state.keys[i] for i in duty_rows], end_ms)
+    rpm_now, duty_now = fresh("fan_speed_rpm"), fresh("fan_pwm_ratio")
     wear = models.fan_wear(
         state.window[rpm_rows],
         state.window[duty_rows],
         groups,
         interval_seconds=step_s,
-        latest_rpm=fresh_rpm,
-        latest_duty=fresh_duty,
+        latest_rpm=[rpm_now.get(state.keys[i], math.nan) for i in rpm_rows],
+        latest_duty=[duty_now.get(state.keys[i], math.nan) for i in duty_rows],
     )
     return _Fans(np.asarray(rpm_rows, dtype=np.int64), wear)
 
 
-def _fresh(df: pd.DataFrame, keys: list[SeriesKey], since_ms: int) -> np.ndarray:
-    """The last value of each series in ``keys`` at or after ``since_ms``, else NaN (rows come
-    sorted by series, then time)."""
-    out = np.full(len(keys), np.nan)
-    if df.empty or not keys:
-        return out
-    label_columns = [c for c in df.columns if c not in ("time", "value")]
-    times = df["time"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").to_numpy()
-    found: dict[tuple[tuple[str, str], ...], float] = {}
-    records = df[label_columns].to_dict("records")
-    for record, at, value in zip(records, times.tolist(), df["value"].tolist(), strict=True):
-        if at >= since_ms:
-            found[tuple(sorted((str(k), v) for k, v in record.items() if isinstance(v, str)))] = (
-                value
-            )
-    for j, (_, labels) in enumerate(keys):
-        out[j] = found.get(tuple(labels), np.nan)
-    return out
+def _fresh(
+    store: MetricsStore, metric: str, sites: Sequence[str], end_ms: int, now_ms: int, step_ms: int
+) -> dict[SeriesKey, float]:
+    """Per series, its last grid step after ``end_ms`` (the steps the ingest lag holds back)."""
+    df = store.query_range(metric=metric, start=end_ms, end=now_ms + 1, sites=sites)
+    batch = to_grid({metric: df}, start_ms=end_ms, end_ms=now_ms + 1, step_ms=step_ms)
+    if not batch.keys or batch.values.shape[1] == 0:
+        return {}
+    return dict(zip(batch.keys, _last_finite(batch.values).tolist(), strict=True))
 
 
 # -- persistence --------------------------------------------------------------------------------
