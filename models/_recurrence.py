@@ -1,16 +1,23 @@
-"""The per-point recurrence of the anomaly detector: a loop over time, vector ops over series.
+"""The per-point recurrence of the anomaly detector, compiled with numba.
 
-Written with in-place operations on preallocated rows so that one step over tens of thousands
-of series stays in cache. Two variants of the step share the same arithmetic: the general one
-handles series still in warm-up (running means, no clipping); once every series in the batch is
-past warm-up a lean step skips those masks. Both give bit-identical results for warm series, so
-scores do not depend on how a history is split into batches.
+Each point depends on the state the previous point left, so the recurrence is a loop over time.
+The loop runs over tiles of series: a tile's state stays in L1 cache, and each block of time
+steps is transposed into a small time-major buffer, so the innermost loop runs across the
+series of the tile and vectorises (SIMD over series). Every operation is IEEE arithmetic in the
+same order for every series and every split of a history into batches (no fast-math, no fused
+multiply-add), so scores do not depend on how a history or a fleet is cut into batches.
+
+A step for a series still in warm-up uses running means (1/n rates), no clipping and no
+evidence; past warm-up the same formulas reduce exactly to the fixed rates, so there is one
+code path.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 
 from models._common import FloatArray
@@ -23,24 +30,26 @@ SECONDS_PER_DAY = 86_400.0
 MAD_TO_SIGMA = 1.2533
 # A sigma floor of half the typical change between readings.
 RESOLUTION_TO_SIGMA = 0.5
-# Time steps per transposed block: a few MB for tens of thousands of series.
-BLOCK = 32
+# Series per tile: the tile's state rows (11 x 8 bytes per series) and its time-major buffers
+# stay in L1/L2 cache.
+TILE = 32
+# Time steps per transposed block.
+BLOCK = 128
+
+# Compiled once and cached beside this file; IEEE arithmetic (no fast-math), NaN on 0 / 0.
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 
 def run_recurrence(
     s: DetectorState, values: FloatArray, seconds: FloatArray | None, *, components: bool
 ) -> tuple[FloatArray, FloatArray | None]:
-    """Advance the level/trend/scale/evidence state over ``values`` (series x time).
+    """Advance the level/trend/scale/evidence state over ``values`` (series x time), in place.
 
     Returns scores in [0, 1]: the larger of the spike and shift scores, or, with
     ``components``, the spike scores and the shift scores separately.
     """
     c = s.config
     n_series, n_points = values.shape
-    first = np.empty_like(values)
-    second = np.empty_like(values) if components else None
-    buckets = None
-    season_rates = np.zeros(n_points)
     if seconds is not None:
         width = SECONDS_PER_DAY / c.season_buckets
         buckets = ((seconds % SECONDS_PER_DAY) // width).astype(np.int64)
@@ -49,132 +58,60 @@ def run_recurrence(
         elapsed = np.diff(seconds, prepend=s.last_time)
         covered = np.clip(np.nan_to_num(elapsed, nan=0.0), 0.0, width) / width
         season_rates = c.season_alpha * covered
-    rows = _Rows(n_series, c)
-    lean_after = max(float(c.warmup), 1.0 / min(c.level_alpha, c.scale_alpha))
-    lean = False
-    # Blocks of time steps are transposed to time-major so every step reads and writes
-    # contiguous rows; whole-matrix transposes would cost more than the recurrence itself.
-    # The block buffers are allocated once: fresh multi-megabyte arrays per block cost page
-    # faults that took as long as the arithmetic.
-    size = min(BLOCK, n_points)
-    block_buf = np.empty((size, n_series))
-    finite_buf = np.empty((size, n_series), dtype=bool)
-    observed_buf = np.empty((size, n_series))
-    first_buf = np.empty((size, n_series))
-    second_buf = np.empty((size, n_series)) if second is not None else None
-    for start in range(0, n_points, BLOCK):
-        stop = min(start + BLOCK, n_points)
-        steps = stop - start
-        block, finite = block_buf[:steps], finite_buf[:steps]
-        _transpose_into(block, values, start, stop)
-        np.isfinite(block, out=finite)
-        # Per step: does every series have a value?
-        complete: list[bool] = np.asarray(finite.all(axis=1)).tolist()
-        if all(complete):
-            observed = block
-        else:
-            observed = observed_buf[:steps]
-            np.copyto(observed, block)
-            observed[~finite] = 0.0
-        resolution_lean = bool(s.changes_seen.min() >= 1.0 / c.resolution_alpha)
-        out_first = first_buf[:steps]
-        out_second = second_buf[:steps] if second_buf is not None else None
-        for i in range(steps):
-            if not lean:
-                lean = bool(s.count.min() >= lean_after)
-            season = None if buckets is None else s.season[buckets[start + i]]
-            rate = float(season_rates[start + i])
-            full = complete[i]
-            _step(s, rows, observed[i], None if full else finite[i], season, rate, lean)
-            _resolution(s, rows, block[i], None if full else finite[i], resolution_lean)
-            _evidence(s, rows, lean)
-            if out_second is None:
-                np.maximum(rows.spike, rows.shift, out=out_first[i])
-            else:
-                out_first[i] = rows.spike
-                out_second[i] = rows.shift
-        # Saturate while the block is still in cache.
-        first[:, start:stop] = saturate_excess(out_first, out=out_first).T
-        if second is not None and out_second is not None:
-            second[:, start:stop] = saturate_excess(out_second, out=out_second).T
-    return first, second
-
-
-def saturate_excess(excess: FloatArray, out: FloatArray | None = None) -> FloatArray:
-    """``1 - exp(-max(excess, 0)^2)``: 0 up to the onset, then a smooth, fast rise to 1."""
-    # clip gives max-then-min's values; the sign of a zero it may differ in is squared away.
-    out = np.clip(excess, 0.0, 6.0, out=out)
-    np.square(out, out=out)
-    np.negative(out, out=out)
-    np.exp(out, out=out)
-    np.subtract(1.0, out, out=out)
-    return out
-
-
-# Series per tile when transposing a block: a tile's rows stay in cache while they are read.
-_TILE = 1024
-
-
-def _transpose_into(block: FloatArray, values: FloatArray, start: int, stop: int) -> None:
-    """``block[:] = values[:, start:stop].T``, tile by tile: copying the whole transposed
-    slice at once reads each source cache line once per time step."""
-    for s0 in range(0, values.shape[0], _TILE):
-        s1 = s0 + _TILE
-        np.copyto(block[:, s0:s1], values[s0:s1, start:stop].T)
-
-
-def _resolution(s: DetectorState, r: _Rows, x: FloatArray, valid: Any, lean: bool) -> None:
-    """Track the sensor's resolution: the typical size of a change between valid readings
-    (a running mean over the first changes, then an EWMA). ``valid`` is None when every
-    series has a reading."""
-    np.subtract(x, s.last_valid, out=r.tmp)
-    np.abs(r.tmp, out=r.tmp)
-    # NaN (no previous value, or missing now) compares False: no change to learn from.
-    np.greater(r.tmp, 0.0, out=r.changed)
-    if valid is not None:
-        r.changed &= valid
-    r.tmp -= s.resolution
-    alpha = s.config.resolution_alpha
-    if lean:
-        r.tmp *= alpha
+        season = s.season
     else:
-        r.tmp *= np.maximum(1.0 / (s.changes_seen + 1.0), alpha)
-    if r.changed.all():  # continuous sensors: every series changed
-        s.changes_seen += 1.0
-        s.resolution += r.tmp
-    else:
-        s.changes_seen += r.changed
-        np.add(s.resolution, r.tmp, out=s.resolution, where=r.changed)
-    if valid is None:
-        np.copyto(s.last_valid, x)
-    else:
-        np.copyto(s.last_valid, x, where=valid)
-
-
-class _Rows:
-    """Scratch rows reused by every step, and constant rows (a comparison with a row is
-    faster than with a scalar)."""
-
-    def __init__(self, n_series: int, c: Any) -> None:
-        self.expected = np.empty(n_series)
-        self.damped = np.empty(n_series)
-        self.residual = np.empty(n_series)
-        self.sigma = np.empty(n_series)
-        self.z = np.empty(n_series)
-        self.bound = np.empty(n_series)
-        self.clipped = np.empty(n_series)
-        self.z_clipped = np.empty(n_series)
-        self.changed = np.empty(n_series, dtype=bool)
-        self.tmp = np.empty(n_series)
-        self.weight = np.empty(n_series)
-        self.warm = np.ones(n_series)
-        self.spike = np.empty(n_series)
-        self.shift = np.empty(n_series)
-        self.clip_bound = float(c.clip)
-        self.clip_high = np.full(n_series, float(c.clip))
-        self.clip_low = np.full(n_series, float(-c.clip))
-        self.white_shift = np.full(n_series, _white(c.shift_alpha))
-        self.white_drift = np.full(n_series, _white(c.drift_alpha))
+        # No clock, no daily profile: one bucket of zeros that never learns (rate 0).
+        buckets = np.zeros(n_points, dtype=np.int64)
+        season_rates = np.zeros(n_points)
+        season = np.zeros((1, n_series))
+    first = np.empty((n_series, n_points))
+    second = np.empty((n_series, n_points)) if components else first
+    params = (
+        float(c.trend_damping),
+        float(c.trend_beta),
+        float(c.level_alpha),
+        float(c.scale_alpha),
+        float(c.clip),
+        float(c.warmup),
+        float(c.resolution_alpha),
+        float(c.spike_onset),
+        1.0 / c.spike_width,
+        float(c.shift_alpha),
+        float(c.drift_alpha),
+        float(c.shift_spread_alpha),
+        c.shift_onset * MAD_TO_SIGMA,
+        1.0 / (c.shift_width * MAD_TO_SIGMA),
+        _white(c.shift_alpha),
+        _white(c.drift_alpha),
+    )
+    state = (
+        s.level,
+        s.trend,
+        s.scale,
+        s.count,
+        s.evidence,
+        s.spread,
+        s.drift,
+        s.drift_spread,
+        s.resolution,
+        s.last_valid,
+        s.changes_seen,
+    )
+    for array in (*state, season):
+        if not (array.flags.c_contiguous and array.flags.writeable):
+            raise ValueError("detector state arrays must be writeable and C-contiguous")
+    _kernel(
+        np.ascontiguousarray(values, dtype=np.float64),
+        buckets,
+        season_rates,
+        season,
+        state,
+        params,
+        first,
+        second,
+        components,
+    )
+    return first, (second if components else None)
 
 
 def _white(alpha: float) -> float:
@@ -182,109 +119,154 @@ def _white(alpha: float) -> float:
     return float(np.sqrt(alpha / (2.0 - alpha)) / MAD_TO_SIGMA)
 
 
-def _step(
-    s: DetectorState,
-    r: _Rows,
-    x: FloatArray,
-    valid: Any,
-    season: FloatArray | None,
-    season_rate: float,
-    lean: bool,
+@_jit
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum`` for two floats: NaN if either is NaN."""
+    return a if (a >= b or a != a) else b
+
+
+@_jit
+def _saturate(excess: float) -> float:
+    if excess > 0.0:
+        capped = min(excess, 6.0)
+        return 1.0 - math.exp(-(capped * capped))
+    if excess != excess:
+        return excess
+    # Most points: nothing in excess, and no exp to evaluate.
+    return 0.0
+
+
+@_jit
+def _kernel(
+    values: FloatArray,
+    buckets: Any,
+    season_rates: FloatArray,
+    season: FloatArray,
+    state: tuple[FloatArray, ...],
+    params: tuple[float, ...],
+    first: FloatArray,
+    second: FloatArray,
+    components: bool,
 ) -> None:
-    """One step of the level/trend/scale model. ``valid`` is None when every series has a
-    reading (its weight is then 1 everywhere, and multiplying by it is skipped)."""
-    c = s.config
-    w: FloatArray | None = None
-    if valid is not None:
-        w = r.weight
-        np.copyto(w, valid)
-    np.multiply(s.trend, c.trend_damping, out=r.damped)
-    np.add(s.level, r.damped, out=r.expected)
-    if season is not None:
-        r.expected += season
-    np.subtract(x, r.expected, out=r.residual)
-    if w is not None:
-        r.residual *= w
-    np.multiply(s.scale, MAD_TO_SIGMA, out=r.sigma)
-    # Quantised series (whole degrees, counts) sit still between steps: one step of the
-    # sensor's resolution is never an anomaly on its own. The tiny constant keeps 0 / 0 out.
-    np.multiply(s.resolution, RESOLUTION_TO_SIGMA, out=r.tmp)
-    r.tmp += 1e-300
-    np.maximum(r.sigma, r.tmp, out=r.sigma)
-    np.divide(r.residual, r.sigma, out=r.z)
-    if r.clip_bound > 0:
-        # One pass; the same values as max then min while the bounds are not zero.
-        np.clip(r.z, -r.clip_bound, r.clip_bound, out=r.z_clipped)
-    else:
-        np.maximum(r.z, r.clip_low, out=r.z_clipped)
-        np.minimum(r.z_clipped, r.clip_high, out=r.z_clipped)
-    np.multiply(r.z_clipped, r.sigma, out=r.clipped)
-    if lean:
-        level_rate: Any = c.level_alpha
-        scale_rate: Any = c.scale_alpha
-    else:
-        # Warm-up: no clipping (the scale is not known yet), no evidence, running means (1/n).
-        np.greater_equal(s.count, c.warmup, out=r.warm)
-        np.copyto(r.clipped, r.residual, where=r.warm == 0.0)
-        r.z_clipped *= r.warm
-        running = 1.0 / (s.count + 1.0)
-        level_rate = np.maximum(running, c.level_alpha)
-        scale_rate = np.maximum(running, c.scale_alpha)
-    # trend * damping + clipped * beta (the damped trend is the one computed above).
-    np.multiply(r.clipped, c.trend_beta if lean else c.trend_beta * r.warm, out=r.tmp)
-    np.add(r.damped, r.tmp, out=s.trend)
-    np.multiply(r.clipped, level_rate, out=r.tmp)
-    np.add(r.expected, r.tmp, out=s.level)
-    if season is not None:
-        s.level -= season
-        np.multiply(r.clipped, season_rate if lean else season_rate * r.warm, out=r.tmp)
-        season += r.tmp
-    np.abs(r.clipped, out=r.tmp)
-    r.tmp -= s.scale
-    r.tmp *= scale_rate
-    if w is not None:
-        r.tmp *= w
-        s.scale += r.tmp
-        s.count += w
-    else:
-        s.scale += r.tmp
-        s.count += 1.0
-
-
-def _evidence(s: DetectorState, r: _Rows, lean: bool) -> None:
-    """Spike excess from ``|z|``; shift excess from EWMAs of the clipped z over their spread."""
-    c = s.config
-    spike, shift = r.spike, r.shift
-    np.abs(r.z, out=spike)
-    if not lean:
-        spike *= r.warm
-    spike -= c.spike_onset
-    spike *= 1.0 / c.spike_width
-    _channel(s.evidence, s.spread, r.z_clipped, r.tmp, shift, c.shift_alpha, r.white_shift, c)
-    _channel(s.drift, s.drift_spread, r.z_clipped, r.tmp, r.bound, c.drift_alpha, r.white_drift, c)
-    np.maximum(shift, r.bound, out=shift)
-    shift -= c.shift_onset * MAD_TO_SIGMA
-    shift *= 1.0 / (c.shift_width * MAD_TO_SIGMA)
-
-
-def _channel(
-    evidence: FloatArray,
-    spread: FloatArray,
-    z_clipped: FloatArray,
-    tmp: FloatArray,
-    out: FloatArray,
-    alpha: float,
-    white: FloatArray,
-    c: Any,
-) -> None:
-    """EWMA of the clipped z, and its size relative to its usual spread (into ``out``)."""
-    np.subtract(z_clipped, evidence, out=tmp)
-    tmp *= alpha
-    evidence += tmp
-    np.abs(evidence, out=out)
-    np.subtract(out, spread, out=tmp)
-    tmp *= c.shift_spread_alpha
-    spread += tmp
-    # Never more sensitive than for white noise (``white``, see _white).
-    np.maximum(spread, white, out=tmp)
-    out /= tmp
+    (
+        damping,
+        beta,
+        level_alpha,
+        scale_alpha,
+        clip,
+        warmup,
+        resolution_alpha,
+        spike_onset,
+        inv_spike_width,
+        shift_alpha,
+        drift_alpha,
+        spread_alpha,
+        shift_offset,
+        inv_shift_width,
+        white_shift,
+        white_drift,
+    ) = params
+    level, trend, scale, count, evidence, spread, drift, drift_spread = state[:8]
+    resolution, last_valid, changes_seen = state[8:]
+    n_series, n_points = values.shape
+    block_in = np.empty((BLOCK, TILE))
+    block_first = np.empty((BLOCK, TILE))
+    block_second = np.empty((BLOCK, TILE))
+    for s0 in range(0, n_series, TILE):
+        s1 = min(s0 + TILE, n_series)
+        width = s1 - s0
+        # Views per tile: indices into them are plain loop counters, which the vectoriser
+        # can follow (an index such as s0 + k cannot be, for numba's negative-index check).
+        level_t, trend_t, scale_t = level[s0:s1], trend[s0:s1], scale[s0:s1]
+        count_t, evidence_t, spread_t = count[s0:s1], evidence[s0:s1], spread[s0:s1]
+        drift_t, drift_spread_t = drift[s0:s1], drift_spread[s0:s1]
+        resolution_t, last_valid_t = resolution[s0:s1], last_valid[s0:s1]
+        changes_seen_t = changes_seen[s0:s1]
+        for t0 in range(0, n_points, BLOCK):
+            t1 = min(t0 + BLOCK, n_points)
+            steps = t1 - t0
+            for k in range(width):
+                row = values[s0 + k, t0:t1]
+                for t in range(steps):
+                    block_in[t, k] = row[t]
+            for t in range(steps):
+                # One contiguous row of the daily profile per step.
+                season_t = season[buckets[t0 + t], s0:s1]
+                season_rate = season_rates[t0 + t]
+                for k in range(width):
+                    x = block_in[t, k]
+                    valid = np.isfinite(x)
+                    w = 1.0 if valid else 0.0
+                    observed = x if valid else 0.0
+                    n = count_t[k]
+                    # Level/trend/scale: a damped local trend with Huber-clipped updates.
+                    damped = trend_t[k] * damping
+                    seasonal = season_t[k]
+                    expected = level_t[k] + damped + seasonal
+                    residual = (observed - expected) * w
+                    # Quantised series (whole degrees, counts) sit still between steps: one
+                    # step of the sensor's resolution is never an anomaly on its own. The tiny
+                    # constant keeps 0 / 0 out.
+                    sigma = _maximum(
+                        scale_t[k] * MAD_TO_SIGMA, resolution_t[k] * RESOLUTION_TO_SIGMA + 1e-300
+                    )
+                    z = residual / sigma
+                    z_clipped = -clip if z < -clip else z
+                    z_clipped = clip if z_clipped > clip else z_clipped
+                    # Warm-up: no clipping (the scale is not known yet), no evidence, running
+                    # means (1/n) that reach the fixed rates by the end of it.
+                    warm = 1.0 if n >= warmup else 0.0
+                    clipped = z_clipped * sigma if n >= warmup else residual
+                    z_clipped = z_clipped * warm
+                    running = 1.0 / (n + 1.0)
+                    trend_t[k] = damped + clipped * (beta * warm)
+                    level_t[k] = expected + clipped * _maximum(running, level_alpha) - seasonal
+                    season_t[k] = seasonal + clipped * (season_rate * warm)
+                    known_scale = scale_t[k]
+                    scale_t[k] = (
+                        known_scale
+                        + (abs(clipped) - known_scale) * _maximum(running, scale_alpha) * w
+                    )
+                    count_t[k] = n + w
+                    # The sensor's resolution: the typical size of a change between valid
+                    # readings (a running mean over the first changes, then an EWMA).
+                    previous = last_valid_t[k]
+                    change = abs(x - previous)
+                    changed = valid and change > 0.0
+                    rate = _maximum(1.0 / (changes_seen_t[k] + 1.0), resolution_alpha)
+                    known_step = resolution_t[k]
+                    resolution_t[k] = (
+                        known_step + (change - known_step) * rate if changed else known_step
+                    )
+                    changes_seen_t[k] = changes_seen_t[k] + (1.0 if changed else 0.0)
+                    last_valid_t[k] = x if valid else previous
+                    # Spike excess from |z|; shift excess from a fast and a slow EWMA of the
+                    # clipped z, each over its own usual spread, never more sensitive than
+                    # for white noise.
+                    spike = (abs(z) * warm - spike_onset) * inv_spike_width
+                    fast = evidence_t[k] + (z_clipped - evidence_t[k]) * shift_alpha
+                    evidence_t[k] = fast
+                    fast_size = abs(fast)
+                    fast_spread = spread_t[k] + (fast_size - spread_t[k]) * spread_alpha
+                    spread_t[k] = fast_spread
+                    slow = drift_t[k] + (z_clipped - drift_t[k]) * drift_alpha
+                    drift_t[k] = slow
+                    slow_size = abs(slow)
+                    slow_spread = drift_spread_t[k] + (slow_size - drift_spread_t[k]) * spread_alpha
+                    drift_spread_t[k] = slow_spread
+                    shift = _maximum(
+                        fast_size / _maximum(fast_spread, white_shift),
+                        slow_size / _maximum(slow_spread, white_drift),
+                    )
+                    shift = (shift - shift_offset) * inv_shift_width
+                    block_first[t, k] = spike if components else _maximum(spike, shift)
+                    block_second[t, k] = shift
+            for k in range(width):
+                out = first[s0 + k, t0:t1]
+                for t in range(steps):
+                    out[t] = _saturate(block_first[t, k])
+            if components:
+                for k in range(width):
+                    out = second[s0 + k, t0:t1]
+                    for t in range(steps):
+                        out[t] = _saturate(block_second[t, k])
