@@ -15,7 +15,7 @@ code path.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numba
 import numpy as np
@@ -40,13 +40,24 @@ BLOCK = 128
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 
+class Recurrence(NamedTuple):
+    """Scores in [0, 1] of one batch (series x time) and per-series counts over it."""
+
+    first: FloatArray  # spike scores with ``components``, else max(spike, shift)
+    second: FloatArray | None  # shift scores with ``components``, else None
+    repeated: FloatArray  # valid points equal to the value before them (``last_raw`` first)
+    changed: FloatArray  # valid points that differ from the value before them
+    missing: FloatArray  # points that are NaN or infinite
+
+
 def run_recurrence(
     s: DetectorState, values: FloatArray, seconds: FloatArray | None, *, components: bool
-) -> tuple[FloatArray, FloatArray | None]:
+) -> Recurrence:
     """Advance the level/trend/scale/evidence state over ``values`` (series x time), in place.
 
-    Returns scores in [0, 1]: the larger of the spike and shift scores, or, with
-    ``components``, the spike scores and the shift scores separately.
+    Also counts, per series, the repeats, changes and missing points the stuck and dropout
+    detectors start from, so that they need no pass of their own over series without any.
+    ``s.last_raw`` is read, not updated.
     """
     c = s.config
     n_series, n_points = values.shape
@@ -66,6 +77,7 @@ def run_recurrence(
         season = np.zeros((1, n_series))
     first = np.empty((n_series, n_points))
     second = np.empty((n_series, n_points)) if components else first
+    counts = np.zeros((3, n_series))
     params = (
         float(c.trend_damping),
         float(c.trend_beta),
@@ -107,11 +119,13 @@ def run_recurrence(
         season,
         state,
         params,
+        np.array(s.last_raw, dtype=np.float64),
+        counts,
         first,
         second,
         components,
     )
-    return first, (second if components else None)
+    return Recurrence(first, second if components else None, counts[0], counts[1], counts[2])
 
 
 def _white(alpha: float) -> float:
@@ -144,6 +158,8 @@ def _kernel(
     season: FloatArray,
     state: tuple[FloatArray, ...],
     params: tuple[float, ...],
+    previous_raw: FloatArray,
+    counts: FloatArray,
     first: FloatArray,
     second: FloatArray,
     components: bool,
@@ -168,6 +184,7 @@ def _kernel(
     ) = params
     level, trend, scale, count, evidence, spread, drift, drift_spread = state[:8]
     resolution, last_valid, changes_seen = state[8:]
+    repeat_counts, change_counts, missing_counts = counts[0], counts[1], counts[2]
     n_series, n_points = values.shape
     block_in = np.empty((BLOCK, TILE))
     block_first = np.empty((BLOCK, TILE))
@@ -182,6 +199,9 @@ def _kernel(
         drift_t, drift_spread_t = drift[s0:s1], drift_spread[s0:s1]
         resolution_t, last_valid_t = resolution[s0:s1], last_valid[s0:s1]
         changes_seen_t = changes_seen[s0:s1]
+        previous_raw_t = previous_raw[s0:s1]
+        repeated_t, changed_t = repeat_counts[s0:s1], change_counts[s0:s1]
+        missing_t = missing_counts[s0:s1]
         for t0 in range(0, n_points, BLOCK):
             t1 = min(t0 + BLOCK, n_points)
             steps = t1 - t0
@@ -261,6 +281,17 @@ def _kernel(
                     shift = (shift - shift_offset) * inv_shift_width
                     block_first[t, k] = spike if components else _maximum(spike, shift)
                     block_second[t, k] = shift
+                # Repeats and gaps, for the stuck and dropout detectors (a missing point breaks
+                # a run of repeats: NaN equals nothing). A loop of its own: in the one above,
+                # these arrays would be too many for the vectoriser's aliasing checks.
+                for k in range(width):
+                    x = block_in[t, k]
+                    w = 1.0 if np.isfinite(x) else 0.0
+                    same = (1.0 if x == previous_raw_t[k] else 0.0) * w
+                    previous_raw_t[k] = x
+                    repeated_t[k] += same
+                    changed_t[k] += w - same
+                    missing_t[k] += 1.0 - w
             for k in range(width):
                 out = first[s0 + k, t0:t1]
                 for t in range(steps):

@@ -17,10 +17,10 @@ standardised residual ``z``:
 Clipped updates still move the level by up to ``clip * scale`` per point and the scale grows
 while residuals stay large, so a sustained shift is absorbed within a bounded number of points
 and its score settles; stuck and dropout scores decay as the run goes on. Only the recurrence
-is a loop over time (vector ops across series, see ``models._recurrence``); runs and counts
-are computed over the whole batch. :class:`DetectorState` carries everything between batches,
-so scoring a history in pieces with :func:`update` gives exactly the scores of scoring it in
-one go.
+is a loop over time (compiled, see ``models._recurrence``), which also counts repeats and
+missing points; runs are then computed over the batch for the series that have any.
+:class:`DetectorState` carries everything between batches, so scoring a history in pieces with
+:func:`update` gives exactly the scores of scoring it in one go.
 """
 
 from __future__ import annotations
@@ -231,11 +231,12 @@ def _run(state: DetectorState, new_values: Any, timestamps: Any, *, components: 
     seconds = timestamps_to_seconds(timestamps, matrix.shape[1])
     new_state = state.copy()
     with np.errstate(all="ignore"):
-        valid = np.isfinite(matrix)
         count_before = new_state.count.copy()
-        first, second = run_recurrence(new_state, matrix, seconds, components=components)
-        stuck = _stuck_scores(new_state, matrix, valid, count_before)
-        dropout = _dropout_scores(new_state, valid, count_before, seconds)
+        first, second, repeated, changed, missing = run_recurrence(
+            new_state, matrix, seconds, components=components
+        )
+        stuck = _stuck_scores(new_state, matrix, repeated, changed, count_before)
+        dropout = _dropout_scores(new_state, matrix, missing, count_before, seconds)
     scores = first if second is None else np.maximum(first, second)
     for kind in (stuck, dropout):
         if kind is not None and kind.any():
@@ -273,67 +274,76 @@ def _settling(run: FloatArray, onset: int, settle_points: float) -> FloatArray:
 
 
 def _stuck_scores(
-    s: DetectorState, raw: FloatArray, valid: Any, count_before: FloatArray
+    s: DetectorState,
+    raw: FloatArray,
+    repeated: FloatArray,
+    changed_count: FloatArray,
+    count_before: FloatArray,
 ) -> FloatArray | None:
     """Repeated identical values in series that usually change from one sample to the next
-    (None: no repeats, all scores 0)."""
+    (None: no repeats, all scores 0). Only series with a repeat in the batch are scanned."""
     c = s.config
-    same = np.empty(raw.shape, dtype=bool)
-    np.equal(raw[:, 1:], raw[:, :-1], out=same[:, 1:])
-    np.equal(raw[:, 0], s.last_raw, out=same[:, 0])
-    same &= valid
-    changed = valid & ~same
-    repeats = same.any(axis=1)
+    repeats = repeated > 0.0
     rows = np.flatnonzero(repeats)
     s.same_run[~repeats] = 0.0
     scores = None
     if rows.size:
+        sub = raw[rows]
+        sub_valid = np.isfinite(sub)
+        same = np.empty(sub.shape, dtype=bool)
+        np.equal(sub[:, 1:], sub[:, :-1], out=same[:, 1:])
+        np.equal(sub[:, 0], s.last_raw[rows], out=same[:, 0])
+        same &= sub_valid
         scores = np.zeros(raw.shape)
-        sub_same, sub_valid = same[rows], valid[rows]
-        run = _run_lengths(sub_same, s.same_run[rows])
-        changes = np.cumsum(changed[rows], axis=1) + s.changes[rows, np.newaxis]
+        run = _run_lengths(same, s.same_run[rows])
+        changes = np.cumsum(sub_valid & ~same, axis=1) + s.changes[rows, np.newaxis]
         seen = np.cumsum(sub_valid, axis=1) + count_before[rows, np.newaxis]
         usually_changes = np.clip((changes / np.maximum(seen, 1.0) - 0.5) / 0.4, 0.0, 1.0)
         warm = _warm(s, sub_valid, count_before[rows])
         scores[rows] = _settling(run, c.stuck_points, c.settle_points) * usually_changes * warm
         s.same_run[rows] = run[:, -1]
-    s.changes += changed.sum(axis=1)
+    s.changes += changed_count
     # The last value seen, valid or not: a missing point breaks a run of repeats.
     s.last_raw = raw[:, -1].copy()
     return scores
 
 
 def _dropout_scores(
-    s: DetectorState, valid: Any, count_before: FloatArray, seconds: FloatArray | None
+    s: DetectorState,
+    raw: FloatArray,
+    missing_count: FloatArray,
+    count_before: FloatArray,
+    seconds: FloatArray | None,
 ) -> FloatArray | None:
     """Runs of missing values in usually complete series, and gaps in the shared clock
-    (None: neither, all scores 0)."""
+    (None: neither, all scores 0). Only series with a missing point are scanned."""
     c = s.config
-    missing = ~valid
-    gaps = missing.any(axis=1)
+    gaps = missing_count > 0.0
     rows = np.flatnonzero(gaps)
     s.nan_run[~gaps] = 0.0
     scores = None
     if rows.size:
-        scores = np.zeros(valid.shape)
-        sub_missing = missing[rows]
+        sub_valid = np.isfinite(raw[rows])
+        sub_missing = ~sub_valid
+        scores = np.zeros(raw.shape)
         run = _run_lengths(sub_missing, s.nan_run[rows])
         missed = np.cumsum(sub_missing, axis=1) + s.missing[rows, np.newaxis]
-        points = np.arange(1.0, valid.shape[1] + 1.0)[np.newaxis, :] + s.points[rows, np.newaxis]
+        points = np.arange(1.0, raw.shape[1] + 1.0)[np.newaxis, :] + s.points[rows, np.newaxis]
         usually_complete = np.clip((0.5 - missed / points) / 0.4, 0.0, 1.0)
-        warm = _warm(s, valid[rows], count_before[rows])
+        warm = _warm(s, sub_valid, count_before[rows])
         scores[rows] = _settling(run, c.dropout_points, c.settle_points) * usually_complete * warm
         s.nan_run[rows] = run[:, -1]
-    s.missing += missing.sum(axis=1)
-    s.points += valid.shape[1]
+    s.missing += missing_count
+    s.points += raw.shape[1]
     if seconds is not None:
         gap = _clock_gaps(s, seconds)
         columns = np.flatnonzero(gap > 0.0)
         if columns.size:
+            valid = np.isfinite(raw)
             warm = _warm(s, valid, count_before)[:, columns]
             gap_scores = gap[np.newaxis, columns] * warm * valid[:, columns]
             if scores is None:
-                scores = np.zeros(valid.shape)
+                scores = np.zeros(raw.shape)
             scores[:, columns] = np.maximum(scores[:, columns], gap_scores)
     return scores
 
