@@ -94,41 +94,53 @@ class _Regression:
     n: FloatArray
 
 
-def _regress(window: FloatArray, x: FloatArray) -> _Regression:
-    """Least squares of each row of ``window`` on the shared regressor ``x`` (NaN ignored)."""
-    complete = np.isfinite(window).all(axis=1)
-    if complete.all():
-        return _regress_complete(window, x)
-    if not complete.any():
-        return _regress_masked(window, x)
-    fast, slow = _regress_complete(window[complete], x), _regress_masked(window[~complete], x)
-    merged = {}
-    for name in ("coef", "intercept", "rss", "sxx", "x_mean", "n"):
-        column = np.empty(window.shape[0])
-        column[complete], column[~complete] = getattr(fast, name), getattr(slow, name)
-        merged[name] = column
-    return _Regression(**merged)
+class _CentredRows:
+    """A window's rows for several regressions on shared regressors: the rows without gaps
+    are centred once (their mean and sum of squares do not depend on the regressor), rows
+    with gaps take the masked path."""
 
+    def __init__(self, window: FloatArray) -> None:
+        self.window = window
+        self.complete = np.isfinite(window).all(axis=1)
+        self.every = bool(self.complete.all())
+        dense = window if self.every else window[self.complete]
+        self.mean = dense.mean(axis=1)
+        # Centre the values too: metrics like bytes are large and the sums would lose precision.
+        self.dy = dense - self.mean[:, np.newaxis]
+        self.syy = np.einsum("ij,ij->i", self.dy, self.dy)
 
-def _regress_complete(window: FloatArray, x: FloatArray) -> _Regression:
-    """The common case, rows without gaps: one matrix-vector product per regressor."""
-    n_rows, n_cols = window.shape
-    dx = x - x.mean()
-    sxx = float(dx @ dx)
-    # Centre the values too: metrics like bytes are large and the sums would lose precision.
-    dy = window - window.mean(axis=1)[:, np.newaxis]
-    sxy = dy @ dx
-    with np.errstate(all="ignore"):
-        coef = sxy / sxx if sxx > 0 else np.full(n_rows, np.nan)
-        rss = np.maximum(np.einsum("ij,ij->i", dy, dy) - coef * sxy, 0.0)
-    return _Regression(
-        coef=np.asarray(coef, dtype=np.float64),
-        intercept=window.mean(axis=1) - coef * x.mean(),
-        rss=np.asarray(rss, dtype=np.float64),
-        sxx=np.full(n_rows, sxx),
-        x_mean=np.full(n_rows, float(x.mean())),
-        n=np.full(n_rows, float(n_cols)),
-    )
+    def regress(self, x: FloatArray) -> _Regression:
+        """Least squares of each row on the shared regressor ``x`` (NaN ignored)."""
+        if self.every:
+            return self._regress_complete(x)
+        if not self.complete.any():
+            return _regress_masked(self.window, x)
+        fast = self._regress_complete(x)
+        slow = _regress_masked(self.window[~self.complete], x)
+        merged = {}
+        for name in ("coef", "intercept", "rss", "sxx", "x_mean", "n"):
+            column = np.empty(self.window.shape[0])
+            column[self.complete], column[~self.complete] = getattr(fast, name), getattr(slow, name)
+            merged[name] = column
+        return _Regression(**merged)
+
+    def _regress_complete(self, x: FloatArray) -> _Regression:
+        """The common case, rows without gaps: one matrix-vector product per regressor."""
+        n_rows, n_cols = self.dy.shape
+        dx = x - x.mean()
+        sxx = float(dx @ dx)
+        sxy = self.dy @ dx
+        with np.errstate(all="ignore"):
+            coef = sxy / sxx if sxx > 0 else np.full(n_rows, np.nan)
+            rss = np.maximum(self.syy - coef * sxy, 0.0)
+        return _Regression(
+            coef=np.asarray(coef, dtype=np.float64),
+            intercept=self.mean - coef * x.mean(),
+            rss=np.asarray(rss, dtype=np.float64),
+            sxx=np.full(n_rows, sxx),
+            x_mean=np.full(n_rows, float(x.mean())),
+            n=np.full(n_rows, float(n_cols)),
+        )
 
 
 def _regress_masked(window: FloatArray, x: FloatArray) -> _Regression:
@@ -149,14 +161,15 @@ def _regress_masked(window: FloatArray, x: FloatArray) -> _Regression:
     return _Regression(coef, y_mean - coef * x_mean, rss, sxx, x_mean, n)
 
 
-def fit_lines(window: FloatArray) -> LineFit:
+def fit_lines(window: FloatArray, rows: _CentredRows | None = None) -> LineFit:
     """Least-squares line through each row of ``window`` (NaN ignored), vectorised.
 
     Time is in points, 0 at the last column, so ``level_at_end`` is the fitted value now. The
     standard errors allow for autocorrelated residuals (see :func:`_autocorrelation_factor`).
+    ``rows``: the same window already centred, when other fits share it.
     """
     t = np.arange(1 - window.shape[1], 1, dtype=np.float64)
-    fit = _regress(window, t)
+    fit = (rows or _CentredRows(window)).regress(t)
     safe_n = np.maximum(fit.n, 1.0)
     factor = _autocorrelation_factor(window, t, fit)
     with np.errstate(all="ignore"):
@@ -245,8 +258,9 @@ def forecast_time_to_threshold(
         window = adjust_for_load(window, as_2d(load)[:, -window_points:])
     window = window * sign[:, np.newaxis]
     limit = per_series(threshold, n_series) * sign
-    recent = _linear_trend(window, linear_window_points)
-    approach = fit_approach(window, min_improvement)
+    rows = _CentredRows(window)
+    recent = _linear_trend(window, linear_window_points, rows)
+    approach = fit_approach(window, min_improvement, rows)
     with np.errstate(all="ignore"):
         # Linear trend: the line through the most recent points, from its value now.
         distance = (
@@ -391,7 +405,9 @@ def _swing(window: FloatArray, line: LineFit) -> FloatArray:
     return np.asarray(np.maximum(np.quantile(smooth, 0.9, axis=1), 0.0), dtype=np.float64)
 
 
-def _linear_trend(window: FloatArray, recent_points: int) -> LineFit:
+def _linear_trend(
+    window: FloatArray, recent_points: int, rows: _CentredRows | None = None
+) -> LineFit:
     """The line over the whole window when both halves agree on the slope, else the recent one.
 
     A longer line is less noisy; but after a change of slope (a leak or a runaway starting
@@ -399,7 +415,10 @@ def _linear_trend(window: FloatArray, recent_points: int) -> LineFit:
     """
     half = window.shape[1] // 2
     early, late = fit_lines(window[:, :half]), fit_lines(window[:, half:])
-    whole, recent = fit_lines(window), fit_lines(window[:, -recent_points:])
+    whole = fit_lines(window, rows)
+    # The recent points are often exactly the later half (the default windows).
+    same = window.shape[1] - half == min(recent_points, window.shape[1])
+    recent = late if same else fit_lines(window[:, -recent_points:])
     with np.errstate(all="ignore"):
         drift = np.abs(early.slope - late.slope) / np.hypot(early.slope_se, late.slope_se)
     agree = drift < AGREE_Z
@@ -422,21 +441,25 @@ class ApproachFit:
     significant: BoolArray
 
 
-def fit_approach(window: FloatArray, min_improvement: float = 0.9) -> ApproachFit:
+def fit_approach(
+    window: FloatArray, min_improvement: float = 0.9, rows: _CentredRows | None = None
+) -> ApproachFit:
     """Fit an exponential approach to an equilibrium over a grid of time constants.
 
     This is the first-order response of a temperature to a step in load or cooling, and the
     shape of the top of a daily cycle. ``chosen`` where it rises towards an equilibrium and
     leaves at least ``min_improvement`` less squared error than a straight line does.
+    ``rows``: the same window already centred, when other fits share it.
     """
+    rows = rows or _CentredRows(window)
     n_cols = window.shape[1]
     t = np.arange(1 - n_cols, 1, dtype=np.float64)
-    line = _regress(window, t)
+    line = rows.regress(t)
     best_rss = np.full(window.shape[0], np.inf)
     best = {"tau": np.full(window.shape[0], np.inf)}
     for factor in APPROACH_TAU_FACTORS:
         tau = factor * n_cols
-        fit = _regress(window, np.exp(-t / tau))
+        fit = rows.regress(np.exp(-t / tau))
         # exp(-t / tau) grows into the past, so a rise towards the asymptote has coef < 0.
         better = (fit.rss < best_rss) & (fit.coef < 0)
         best_rss = np.where(better, fit.rss, best_rss)
