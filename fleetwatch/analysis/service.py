@@ -704,45 +704,64 @@ def _persist_forecasts(
     if result is None:
         return 0
     crossing = result.crossing_expected
-    keep: list[str] = []
+    rows: list[dict[str, Any]] = []
     for j, row in enumerate(forecasts.rows.tolist()):
         if not crossing[j]:
             continue
         metric, labels = state.keys[row]
-        key = series_name(state.keys[row])
-        keep.append(key)
-        limit = forecasts.limits[j]
         ttt = float(result.time_to_threshold[j])
-        values = {
-            "metric": metric,
-            "labels": dict(labels),
-            "limit_value": limit.value,
-            "computed_at": now,
-            "will_cross": bool(confirmed[j]),
-            "time_to_threshold_s": ttt,
-            "lower_s": _finite_or_none(result.lower[j]),
-            "upper_s": _finite_or_none(result.upper[j]),
-            "crossing_at": datetime.fromtimestamp(now.timestamp() + ttt, tz=UTC),
-            "current_value": _finite_or_none(result.level[j]),
-            "method": "damped_trend" if math.isfinite(result.time_constant[j]) else "linear_trend",
-        }
-        device_id = dict(labels).get("device", "")
-        existing = db.scalar(
-            select(Forecast).where(
-                Forecast.device_id == device_id,
-                Forecast.series_key == key,
-                Forecast.limit_name == limit.name,
+        rows.append(
+            {
+                "device_id": dict(labels).get("device", ""),
+                "series_key": series_name(state.keys[row]),
+                "limit_name": forecasts.limits[j].name,
+                "metric": metric,
+                "labels": dict(labels),
+                "limit_value": forecasts.limits[j].value,
+                "computed_at": now,
+                "will_cross": bool(confirmed[j]),
+                "time_to_threshold_s": ttt,
+                "lower_s": _finite_or_none(result.lower[j]),
+                "upper_s": _finite_or_none(result.upper[j]),
+                "crossing_at": datetime.fromtimestamp(now.timestamp() + ttt, tz=UTC),
+                "current_value": _finite_or_none(result.level[j]),
+                "method": (
+                    "damped_trend" if math.isfinite(result.time_constant[j]) else "linear_trend"
+                ),
+            }
+        )
+    devices = {dict(state.keys[r][1]).get("device", "") for r in forecasts.rows.tolist()}
+    # One read of the stored rows of these devices, then one insert and one executemany
+    # update: a statement per forecast was a round trip per crossing series.
+    stored = {
+        (device, key, limit): forecast_id
+        for forecast_id, device, key, limit in db.execute(
+            select(Forecast.id, Forecast.device_id, Forecast.series_key, Forecast.limit_name).where(
+                Forecast.device_id.in_(devices)
             )
         )
-        if existing is None:
-            db.add(Forecast(device_id=device_id, series_key=key, limit_name=limit.name, **values))
-        else:
-            for attr, value in values.items():
-                setattr(existing, attr, value)
-    devices = {dict(state.keys[r][1]).get("device", "") for r in forecasts.rows.tolist()}
+    }
+    new_rows = [r for r in rows if (r["device_id"], r["series_key"], r["limit_name"]) not in stored]
+    if new_rows:
+        db.execute(insert(Forecast), new_rows)
+    identity = ("device_id", "series_key", "limit_name")
+    changed = [
+        {"b_id": stored[key], **{f"b_{k}": v for k, v in r.items() if k not in identity}}
+        for r in rows
+        if (key := (r["device_id"], r["series_key"], r["limit_name"])) in stored
+    ]
+    if changed:
+        table = cast(Table, Forecast.__table__)
+        names = [name for name in rows[0] if name not in identity]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names})
+        )
+        db.execute(statement, changed)
     stale = delete(Forecast).where(Forecast.device_id.in_(devices))
-    if keep:
-        stale = stale.where(Forecast.series_key.not_in(keep))
+    if rows:
+        stale = stale.where(Forecast.series_key.not_in([r["series_key"] for r in rows]))
     db.execute(stale)
     return int(np.count_nonzero(confirmed))
 

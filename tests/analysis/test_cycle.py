@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +23,21 @@ from tests.analysis.conftest import Pipeline, build_pipeline, inject_fan_failure
 
 
 def _status_timeline(
-    p: Pipeline, device: str, minutes: int
+    p: Pipeline, device: str, minutes: int, computed: list[dict[str, datetime]] | None = None
 ) -> list[tuple[float, str, str, list[str]]]:
-    """(time, status, top signal details, forecast limits) of one device after each cycle."""
+    """(time, status, top signal details, forecast limits) of one device after each cycle;
+    ``computed`` gets, per cycle, when each stored forecast was last computed."""
     timeline = []
     for _ in range(minutes // 5):
         p.run(5)
         with p.sessions() as db:
             row = db.get(DeviceHealth, device)
             details = " ".join(str(s.get("detail")) for s in row.top_signals) if row else ""
-            limits = [
-                f"{f.metric}:{f.limit_name}"
-                for f in db.scalars(select(Forecast).where(Forecast.device_id == device))
-            ]
+            stored = db.scalars(select(Forecast).where(Forecast.device_id == device)).all()
+            limits = [f"{f.metric}:{f.limit_name}" for f in stored]
             timeline.append((p.sim.t, row.status if row else "none", details, limits))
+            if computed is not None:
+                computed.append({f"{f.series_key}:{f.limit_name}": f.computed_at for f in stored})
     return timeline
 
 
@@ -42,7 +45,8 @@ def test_thermal_runaway_is_flagged_before_the_trip_point(pipeline: Pipeline) ->
     p = pipeline
     p.run(60)  # an hour of normal operation first
     device = inject_fan_failure(p, after_s=600)
-    timeline = _status_timeline(p, device, 240)
+    computed: list[dict[str, datetime]] = []
+    timeline = _status_timeline(p, device, 240, computed)
     truth = next(g for g in p.sim.ground_truth() if g.device == device)
     assert truth.crossed_at is not None, "the simulated runaway must reach its trip point"
     flagged = [entry for entry in timeline if entry[1] in ("warning", "critical")]
@@ -56,6 +60,14 @@ def test_thermal_runaway_is_flagged_before_the_trip_point(pipeline: Pipeline) ->
     # The forecast of the trip point follows, stored before the crossing.
     before = [entry for entry in timeline if entry[0] <= truth.crossed_at]
     assert any("temperature_celsius:trip_point_0" in entry[3] for entry in before), timeline
+    # A forecast still expected at the next cycle is the same row, updated in place.
+    updated = [
+        key
+        for earlier, later in itertools.pairwise(computed)
+        for key in earlier.keys() & later.keys()
+        if later[key] > earlier[key]
+    ]
+    assert updated, computed
 
 
 def test_healthy_fleet_stays_mostly_quiet(pipeline: Pipeline) -> None:
