@@ -15,6 +15,7 @@ code path.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numba
@@ -36,8 +37,18 @@ TILE = 32
 # Time steps per transposed block.
 BLOCK = 128
 
-# Compiled once and cached beside this file; IEEE arithmetic (no fast-math), NaN on 0 / 0.
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+_JIT_OPTIONS: dict[str, Any] = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+
+
+def _jit(function: Callable[..., Any]) -> Any:
+    """Compile with IEEE arithmetic (no fast-math) and NaN on 0 / 0, cached beside this file
+    (or in ``NUMBA_CACHE_DIR``, or the user's cache). Where none of those is writable (a
+    read-only image run as an unprivileged user), numba refuses to cache; the kernel is then
+    compiled in each process instead of failing the import."""
+    try:
+        return numba.njit(cache=True, **_JIT_OPTIONS)(function)
+    except RuntimeError:
+        return numba.njit(**_JIT_OPTIONS)(function)
 
 
 class Recurrence(NamedTuple):

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -104,12 +108,56 @@ def test_one_point_per_series_update_and_json_round_trip(minutes: np.ndarray) ->
 
 
 def test_series_scored_together_equal_series_scored_alone(minutes: np.ndarray) -> None:
-    values = seasonal(4, 600, seed=4)
+    # More series than one tile of the compiled recurrence, and a ragged last tile.
+    values = seasonal(70, 600, seed=4)
     values[1, :80] = np.nan
+    values[40, 300:] = values[40, 299]
     together, _ = detect(values, minutes[:600])
-    for i in range(4):
+    for i in (0, 1, 31, 32, 40, 63, 64, 69):
         alone, _ = detect(values[i : i + 1], minutes[:600])
         np.testing.assert_array_equal(alone[0], together[i])
+
+
+def test_infinite_readings_count_as_missing(minutes: np.ndarray) -> None:
+    values = seasonal(3, 400, seed=6)
+    gaps = np.zeros(values.shape, dtype=bool)
+    gaps[0, 100:104] = gaps[1, 200] = gaps[2, 50:300:7] = True
+    with_nan, with_inf = values.copy(), values.copy()
+    with_nan[gaps] = np.nan
+    with_inf[gaps] = np.where(np.arange(gaps.sum()) % 2, np.inf, -np.inf)
+    a = update_with_components(initial_state(3), with_nan, minutes[:400])
+    b = update_with_components(initial_state(3), with_inf, minutes[:400])
+    for kind in ("scores", "spike", "shift", "stuck", "dropout"):
+        np.testing.assert_array_equal(getattr(a, kind), getattr(b, kind), err_msg=kind)
+    assert a.dropout[0, 103] > 0.5
+    for name in ("level", "scale", "resolution", "last_valid", "changes", "missing", "count"):
+        np.testing.assert_array_equal(getattr(a.state, name), getattr(b.state, name), name)
+
+
+def test_the_detector_runs_where_numba_cannot_cache() -> None:
+    # A read-only install run by an unprivileged user leaves numba no cache location; the
+    # kernel is then compiled in the process rather than failing the import. Restricting
+    # numba's cache locators to the one for zip imports reproduces that here.
+    values = seasonal(2, 300, seed=2)
+    expected, _ = detect(values)
+    code = (
+        "import sys, numpy as np, models._recurrence as r; from models import detect; "
+        "values = np.load(sys.argv[1]); scores, _ = detect(values); "
+        "print(type(r._kernel._cache).__name__); np.save(sys.argv[2], scores)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/values.npy", values)
+        env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "ZipCacheLocator"}
+        run = subprocess.run(
+            [sys.executable, "-c", code, f"{tmp}/values.npy", f"{tmp}/scores.npy"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == "NullCache"
+        np.testing.assert_array_equal(np.load(f"{tmp}/scores.npy"), expected)
 
 
 @settings(max_examples=40, deadline=None)
