@@ -63,7 +63,7 @@ def _by_node(
 @router.post("/filter", response_model=ExtenderFilterResult)
 def extender_filter(
     args: ExtenderArgs,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> ExtenderFilterResult:
@@ -75,7 +75,7 @@ def extender_filter(
 @router.post("/prioritize", response_model=list[HostPriority])
 def extender_prioritize(
     args: ExtenderArgs,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[HostPriority]:

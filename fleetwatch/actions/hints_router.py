@@ -69,7 +69,7 @@ def _scoped(principal: Principal, site: str | None) -> str | None:
 def placement(
     site: str | None = Query(None, pattern=_ID),
     advice: str | None = Query(None, pattern="^(avoid|neutral|prefer)$"),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[PlacementOut]:
@@ -81,7 +81,7 @@ def placement(
 @router.get("/hints/placement/{node}", response_model=PlacementOut, responses=error_responses(404))
 def placement_of(
     node: str = Path(..., pattern=_ID),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> PlacementOut:
@@ -94,7 +94,7 @@ def placement_of(
 @router.get("/hints/capacity", response_model=list[SiteCapacityOut])
 def capacity(
     site: str | None = Query(None, pattern=_ID),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[SiteCapacityOut]:
@@ -107,7 +107,7 @@ def capacity(
 def scaling(
     body: ScalingIn,
     site: str | None = Query(None, pattern=_ID),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[SiteCapacityOut]:
@@ -119,7 +119,7 @@ def scaling(
 
 @router.get("/hints/metrics", response_class=Response)
 def hint_metrics(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> Response:

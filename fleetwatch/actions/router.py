@@ -77,7 +77,7 @@ def list_actions(
     kind: ActionKind | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = _OFFSET,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> ActionPage:
     """Proposed, pending, applied and refused actions, newest first."""
@@ -102,7 +102,7 @@ def audit_log(
     action_id: int | None = Query(None, ge=1, le=2**31 - 1),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = _OFFSET,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> AuditPage:
     """Every decision with its reasons: proposals, refusals, approvals, applications, storms."""
@@ -144,7 +144,7 @@ def _decide(
 def approve(
     action_id: int = _ACTION_ID,
     body: DecisionIn = DecisionIn(),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> ActionOut:
     """Approve a pending action; the next pass applies it, through the gate again."""
@@ -157,7 +157,7 @@ def approve(
 def reject(
     action_id: int = _ACTION_ID,
     body: DecisionIn = DecisionIn(),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> ActionOut:
     return _decide(db, principal, action_id, False, body)
@@ -166,7 +166,7 @@ def reject(
 # Pauses --------------------------------------------------------------------------------------
 @router.get("/actions/pauses", response_model=list[PauseOut])
 def list_pauses(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[PauseOut]:
     """Active pause requests (global ones have no site)."""
@@ -181,7 +181,7 @@ def list_pauses(
 )
 def create_pause(
     body: PauseIn,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> PauseOut:
     """Stop automatic actions at a site (or everywhere) until the pause is deleted or expires."""
@@ -205,7 +205,7 @@ def create_pause(
 @router.delete("/actions/pauses/{name}", status_code=204, responses=error_responses(404))
 def delete_pause(
     name: str = _NAME,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> Response:
     try:
@@ -218,7 +218,7 @@ def delete_pause(
 # Holds and drains ----------------------------------------------------------------------------
 @router.get("/actions/holds", response_model=list[DeviceStateOut])
 def active_holds(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[DeviceStateOut]:
     """Devices whose upgrades fleetwatch holds, with when each hold expires."""
@@ -228,7 +228,7 @@ def active_holds(
 
 @router.get("/actions/drains", response_model=list[DeviceStateOut])
 def active_drains(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[DeviceStateOut]:
     """Devices fleetwatch has cordoned or is draining."""
@@ -249,7 +249,7 @@ class AgentHold(BaseModel):
 @router.get("/actions/agent/{device_id}/hold", response_model=AgentHold)
 def agent_hold(
     device_id: str = _DEVICE_ID,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("ingest")),
 ) -> AgentHold:
     """For the gateway agent: defer updates while ``held``; unhold locally on a release."""
@@ -263,7 +263,7 @@ def agent_hold(
 )
 def agent_release_ack(
     device_id: str = _DEVICE_ID,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("ingest")),
 ) -> Response:
     """The agent released the hold locally (``keadm ctl unhold-upgrade``)."""
@@ -277,7 +277,7 @@ def agent_release_ack(
 # Policies ------------------------------------------------------------------------------------
 @router.get("/actions/policies", response_model=list[PolicyOut])
 def list_policies(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[PolicyOut]:
@@ -299,7 +299,7 @@ def list_policies(
 )
 def create_policy(
     body: Policy,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> PolicyOut:
     try:
@@ -312,7 +312,7 @@ def create_policy(
 @router.delete("/actions/policies/{name}", status_code=204, responses=error_responses(404))
 def delete_policy(
     name: str = _NAME,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("actions")),
 ) -> Response:
     try:
@@ -326,7 +326,7 @@ def delete_policy(
 @router.get("/actions/{action_id}", response_model=ActionOut, responses=error_responses(404))
 def get_action(
     action_id: int = _ACTION_ID,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> ActionOut:
     return ActionOut.model_validate(_own(principal, db.get(Action, action_id), action_id))

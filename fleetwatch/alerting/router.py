@@ -75,7 +75,7 @@ def list_alerts(
     active: bool | None = Query(None, description="pending/firing/flapping (true) or not"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[AlertOut]:
     """Alerts, most recently changed first."""
@@ -99,7 +99,7 @@ def list_alerts(
 @router.get("/alerts/{fingerprint}", response_model=AlertOut, responses=error_responses(404))
 def get_alert(
     fingerprint: str = _FINGERPRINT,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> AlertOut:
     return alert_out(_own(service.get_alert(db=db, fingerprint=fingerprint), principal), utcnow())
@@ -111,7 +111,7 @@ def get_alert(
 def acknowledge(
     body: AckIn,
     fingerprint: str = _FINGERPRINT,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> AlertOut:
@@ -139,7 +139,7 @@ def acknowledge(
 )
 def resolve(
     fingerprint: str = _FINGERPRINT,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> AlertOut:
     """Resolve by hand; it stays resolved until its condition clears and returns."""
@@ -156,7 +156,7 @@ def resolve(
 )
 def silence_matchers(
     fingerprint: str = _FINGERPRINT,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[MatcherIn]:
     """Matchers pre-filling a silence for this alert (its labels without severity)."""
@@ -167,7 +167,7 @@ def silence_matchers(
 
 @router.get("/alert-groups", response_model=list[GroupOut])
 def list_groups(
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[GroupOut]:
     groups = service.list_groups(db=db)
@@ -179,7 +179,7 @@ def list_groups(
 @router.get("/silences", response_model=list[SilenceOut])
 def list_silences(
     include_expired: bool = False,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[SilenceOut]:
     now = utcnow()
@@ -219,7 +219,7 @@ def _silence(
 )
 def create_silence(
     body: SilenceIn,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> SilenceOut:
     """Silence alerts matching every matcher; resolves still go out unless mute_resolved."""
@@ -235,7 +235,7 @@ def create_silence(
 def silence_alert(
     body: SilenceTimes,
     fingerprint: str = _FINGERPRINT,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> SilenceOut:
     """Silence this alert: matchers pre-filled from its labels (severity left out)."""
@@ -248,7 +248,7 @@ def silence_alert(
 @router.delete("/silences/{silence_id}", response_model=SilenceOut, responses=error_responses(404))
 def expire_silence(
     silence_id: str = Path(..., max_length=36),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> SilenceOut:
     """Expire a silence now (it stays listed with include_expired)."""
@@ -264,7 +264,7 @@ def list_notifications(
     receiver: str | None = Query(None, max_length=200),
     state: Literal["pending", "sent", "failed", "recorded"] | None = None,
     limit: int = Query(50, ge=1, le=500),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     principal: Principal = Depends(require_scope("read")),
 ) -> list[NotificationOut]:
     """The delivery log: notifications with every attempt (status code, latency, error)."""
@@ -281,7 +281,7 @@ def list_notifications(
 @router.post("/notifiers/test", response_model=NotificationOut, responses=error_responses(404))
 def test_notifier(
     body: TestNotifierIn,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("alerts")),
 ) -> NotificationOut:

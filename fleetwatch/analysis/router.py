@@ -61,7 +61,7 @@ def list_health(
     site: str | None = Query(None, max_length=200),
     status: str | None = Query(None, pattern="^(ok|warning|critical)$"),
     limit: int = Query(10_000, ge=1, le=100_000),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> Response:
     """Devices by descending 24 h risk, each with the signals that explain it.
@@ -94,7 +94,7 @@ def _signal(raw: dict[str, object]) -> dict[str, object]:
 )
 def device_health(
     device_id: str,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> HealthOut:
     device = _device(db, device_id)
@@ -112,7 +112,7 @@ def device_health(
 )
 def device_forecasts(
     device_id: str,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> list[ForecastOut]:
     _device(db, device_id)
@@ -131,7 +131,7 @@ def device_anomalies(
     device_id: str,
     since: datetime | None = Query(None, description="episodes still open or ended after this"),
     open_only: bool = Query(False),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> list[AnomalyOut]:
     _device(db, device_id)
@@ -155,7 +155,7 @@ def forecast_path(
     module: str | None = Query(None, max_length=200),
     hours: float = Query(6.0, gt=0.1, le=168),
     horizon_hours: float = Query(4.0, gt=0, le=72),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     store: MetricsStore = Depends(get_store),
     settings: Settings = Depends(get_settings),
     _: Principal = Depends(require_scope("read")),
@@ -268,7 +268,7 @@ def peers(
         ..., pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", examples=["temperature_celsius"]
     ),
     sensor: str | None = Query(None, max_length=200),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     store: MetricsStore = Depends(get_store),
     _: Principal = Depends(require_scope("read")),
 ) -> PeersOut:

@@ -7,7 +7,7 @@ Usage in a router::
     @router.get("/things/{id}", responses=error_responses(404))
     def get_thing(
         id: str,
-        db: Session = Depends(get_db),
+        db: Session = Depends(get_db, scope="function"),
         principal: Principal = Depends(require_scope("read")),
     ) -> ThingOut: ...
 
@@ -69,7 +69,11 @@ def _session_factory(request: Request) -> sessionmaker[Session]:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One state DB session per request: committed on success, rolled back on error."""
+    """One state DB session per request: committed on success, rolled back on error.
+
+    Declare it with ``Depends(get_db, scope="function")`` so the commit happens before the
+    response is sent; with FastAPI's default scope it would run after.
+    """
     session = _session_factory(request)()
     try:
         yield session

@@ -134,7 +134,7 @@ def list_devices(
     ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000_000),
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> DevicePage:
     if cohort is not None:
@@ -190,7 +190,7 @@ def _link(operation_id: str, parameter: str, description: str) -> dict[str, Any]
 )
 def get_device(
     device_id: str = _DEVICE_ID,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> DeviceView:
     device = service.get(db=db, device_id=device_id)
@@ -221,7 +221,7 @@ def put_device(
     "/sites", response_model=list[SiteOut], summary="List sites", responses=error_responses()
 )
 def list_sites(
-    db: Session = Depends(get_db), _: Principal = Depends(require_scope("read"))
+    db: Session = Depends(get_db, scope="function"), _: Principal = Depends(require_scope("read"))
 ) -> list[SiteOut]:
     return [SiteOut.model_validate(s) for s in service.list_sites(db=db)]
 
@@ -235,7 +235,7 @@ def list_sites(
 )
 def get_site(
     site_id: str = _SITE_ID,
-    db: Session = Depends(get_db),
+    db: Session = Depends(get_db, scope="function"),
     _: Principal = Depends(require_scope("read")),
 ) -> SiteOut:
     site = service.get_site(db=db, site_id=site_id)
