@@ -152,6 +152,8 @@ def _maximum(a: float, b: float) -> float:
 
 @_jit
 def _saturate(excess: float) -> float:
+    """``1 - exp(-min(excess, 6)^2)`` above 0, else 0 (NaN stays NaN): a score that is 0 up
+    to the onset, then rises smoothly and fast to 1."""
     if excess > 0.0:
         capped = min(excess, 6.0)
         return 1.0 - math.exp(-(capped * capped))
