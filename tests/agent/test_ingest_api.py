@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +11,12 @@ import pytest
 from fleetwatch.agent.config import AgentSettings
 from fleetwatch.agent.runner import Agent
 from fleetwatch.agent.workload import GatewayWorkload
-from fleetwatch.store.influxd_process import free_port
+from tests.servers import serve_in_thread
 
 
 @pytest.fixture
 def ingest_api(tmp_path: Path) -> Iterator[tuple[str, str, object]]:
     """(base URL, ingest token, metrics store) of a running API on SQLite."""
-    import uvicorn
-
     from fleetwatch.api import service
     from fleetwatch.api.app import create_app
     from fleetwatch.db import make_engine, migrations, session_factory, session_scope
@@ -36,16 +32,8 @@ def ingest_api(tmp_path: Path) -> Iterator[tuple[str, str, object]]:
     with session_scope(factory) as db:
         _, token = service.create_token(db=db, name="gateway", scopes=("ingest",), site=None)
     app = create_app(settings, store=store, session_factory=factory)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", token, store
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app) as base:
+        yield base, token, store
     store.close()
     engine.dispose()
 

@@ -9,8 +9,6 @@ visible: when the response arrives, the row must already be readable from anothe
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -30,14 +27,9 @@ from fleetwatch.api.deps import get_db
 from fleetwatch.db import make_engine, migrations, session_factory, session_scope
 from fleetwatch.settings import load_settings
 from fleetwatch.store.sqlite import SQLiteStore
+from tests.servers import serve_in_thread
 
 COMMIT_DELAY_S = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -56,19 +48,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     event.listen(factory, "before_commit", slow_commit)
     store = SQLiteStore(tmp_path / "metrics.sqlite3")
     app = create_app(settings, store=store, session_factory=factory)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield f"http://127.0.0.1:{port}", token, tmp_path / "state.sqlite3"
+        with serve_in_thread(app) as base:
+            yield base, token, tmp_path / "state.sqlite3"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         store.close()
         engine.dispose()
 
