@@ -20,7 +20,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +91,8 @@ class SeedResult:
     episodes_true: int = 0
     episodes_false: int = 0
     false_anomaly_episodes: int = 0
+    # False anomaly episodes by "metric (kind)": which series make the noise an operator sees.
+    false_by_series: Counter[str] = field(default_factory=Counter)
     clean_device_days: float = 0.0
     seconds: float = 0.0
     false_alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -184,7 +186,9 @@ def run_seed(seed: int, config: EvaluationConfig, workdir: Path) -> SeedResult:
                 )
     with session_scope(sessions) as db:
         episodes = db.scalars(select(AnomalyEpisode)).all()
-        result.false_anomaly_episodes = sum(1 for e in episodes if e.device_id not in faulty)
+        false = [e for e in episodes if e.device_id not in faulty]
+        result.false_anomaly_episodes = len(false)
+        result.false_by_series = Counter(f"{e.metric} ({e.kind})" for e in false)
     clean = len(sim.devices) - len(faulty)
     result.clean_device_days = clean * (end - t_begin) / 86400
     result.seconds = time.perf_counter() - started
@@ -264,6 +268,12 @@ def evaluate(
         )
         if device_days
         else None,
+        "false_anomaly_episodes_per_device_day_by_series": {
+            name: round(count / device_days, 3)
+            for name, count in sum((r.false_by_series for r in results), Counter()).most_common()
+        }
+        if device_days
+        else {},
         "seconds": round(sum(r.seconds for r in results), 1),
         "false_alerts": [a for r in results for a in r.false_alerts],
         "faults": [

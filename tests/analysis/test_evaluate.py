@@ -21,6 +21,11 @@ def test_a_small_evaluation_detects_a_stopped_fan_and_a_filling_disk(tmp_path: P
     assert result["cycle_minutes"] == 2.0
     # every false alert names a device and why it was flagged
     assert all(a["device"] and a["reason"] for a in result["false_alerts"])
+    # the false anomaly episodes, broken down by the series that made them, add up
+    by_series = result["false_anomaly_episodes_per_device_day_by_series"]
+    assert all(" (anomaly)" in name or " (peer)" in name for name in by_series)
+    total = result["false_anomaly_episodes_per_device_day"]
+    assert abs(sum(by_series.values()) - total) <= 0.0005 * (len(by_series) + 1)  # rounding
 
 
 def test_detection_needs_a_flag_before_the_crossing() -> None:
