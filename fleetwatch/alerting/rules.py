@@ -114,7 +114,12 @@ class AnomalyRule(RuleBase):
     """An open anomaly episode whose score is over a level for ``for``."""
 
     kind: Literal["anomaly"]
-    min_score: float = Field(..., ge=0)
+    min_score: float = Field(
+        ...,
+        ge=0,
+        le=1,
+        description="anomaly scores are in [0, 1]; an episode opens at analysis.anomaly_open (0.9)",
+    )
     score: Literal["last", "peak"] = "last"
     metric: str | None = None
 

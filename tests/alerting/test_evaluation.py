@@ -92,8 +92,8 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
             kind="anomaly",
             started_at=NOW - timedelta(minutes=20),
             ended_at=None,
-            peak_score=9,
-            last_score=7,
+            peak_score=0.999,
+            last_score=0.97,
         ),
         dict(
             device_id="s1-dev00001",
@@ -102,8 +102,8 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
             kind="anomaly",
             started_at=NOW - timedelta(minutes=2),
             ended_at=None,
-            peak_score=9,
-            last_score=8,
+            peak_score=0.999,
+            last_score=0.98,
         ),
         dict(
             device_id="s1-dev00002",
@@ -112,8 +112,18 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
             kind="anomaly",
             started_at=NOW - timedelta(minutes=30),
             ended_at=NOW - timedelta(minutes=1),
-            peak_score=9,
-            last_score=9,
+            peak_score=0.999,
+            last_score=0.99,
+        ),
+        dict(  # open long enough, but its score has fallen back under the rule's level
+            device_id="s1-dev00002",
+            metric="temperature_celsius",
+            labels={},
+            kind="anomaly",
+            started_at=NOW - timedelta(minutes=30),
+            ended_at=None,
+            peak_score=0.999,
+            last_score=0.5,
         ),
         dict(
             device_id="s1-dev00003",
@@ -133,7 +143,7 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
         )
         db.commit()
     rules = [
-        {"name": "Anomalous", "kind": "anomaly", "min_score": 6, "for": "10m"},
+        {"name": "Anomalous", "kind": "anomaly", "min_score": 0.9, "for": "10m"},
         {"name": "Peer", "kind": "peer_outlier", "min_score": 4, "for": "15m"},
     ]
     summary, alerts = run(fleet, metrics, tmp_path, rules)

@@ -78,6 +78,16 @@ def test_validation_error_names_rule_and_field():
     assert "rules.yaml" in message
 
 
+def test_an_anomaly_rule_above_the_score_range_is_refused():
+    # Anomaly scores are in [0, 1]: a rule asking for 6 could never fire.
+    raw = {"rules": [{"name": "Anomalous", "kind": "anomaly", "min_score": 6, "for": "10m"}]}
+    with pytest.raises(RulesError) as err:
+        parse_config(raw, source="rules.yaml")
+    assert "rule 'Anomalous' (rules[0]) field min_score" in str(err.value)
+    raw["rules"][0]["min_score"] = 0.9
+    assert parse_config(raw).rules[0].min_score == 0.9
+
+
 def test_unknown_kind_and_unknown_receiver_are_refused():
     with pytest.raises(RulesError, match="rule 'X'"):
         parse_config({"rules": [{"name": "X", "kind": "bogus"}]})

@@ -188,3 +188,32 @@ def test_a_site_wide_event_opens_and_closes_every_episode(pipeline: Pipeline) ->
     # One episode per series, each closed once the site is back to normal.
     assert len({e.series_key for e in on_site}) == len(on_site)
     assert all(e.ended_at is not None and e.peak_score >= 0.9 for e in on_site)
+
+
+def test_the_default_anomaly_rule_fires_on_the_analysis_own_episodes(pipeline: Pipeline) -> None:
+    # The alerting rule reads the episodes this analysis writes: its level must be one that
+    # their scores (in [0, 1]) reach and hold while a device runs away.
+    from datetime import UTC, datetime
+
+    from fleetwatch.alerting import service as alerting
+    from fleetwatch.alerting.ruleset import DEFAULT_RULES, parse_config, read_file
+
+    raw = read_file(DEFAULT_RULES)
+    rules = [r for r in raw["rules"] if r["name"] == "AnomalousBehaviour"]
+    config = parse_config({**raw, "rules": rules})
+    p = pipeline
+    p.run(60)
+    device = inject_fan_failure(p, after_s=600)
+    firing: set[tuple[str, str]] = set()
+    for _ in range(12):
+        p.run(5)
+        now = datetime.fromtimestamp(p.sim.t, tz=UTC)
+        with p.sessions() as db:
+            alerting.evaluate(db=db, store=p.store, now=now, settings=p.settings, config=config)
+            db.commit()
+            firing |= {
+                (a.device, str(a.labels.get("metric")))
+                for a in alerting.list_alerts(db=db)
+                if a.rule == "AnomalousBehaviour" and a.state == "firing"
+            }
+    assert any(d == device for d, _ in firing), firing
