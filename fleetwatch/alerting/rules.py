@@ -128,7 +128,12 @@ class PeerOutlierRule(RuleBase):
     """An open peer-outlier episode (a device unlike its cohort)."""
 
     kind: Literal["peer_outlier"]
-    min_score: float = Field(0.0, ge=0)
+    min_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="peer scores are in [0, 1]; an episode opens at analysis.peer_open (0.8)",
+    )
     score: Literal["last", "peak"] = "last"
     metric: str | None = None
 

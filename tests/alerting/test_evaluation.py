@@ -132,8 +132,8 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
             kind="peer",
             started_at=NOW - timedelta(minutes=30),
             ended_at=None,
-            peak_score=5,
-            last_score=5,
+            peak_score=0.97,
+            last_score=0.95,
         ),
     ]
     with fleet.session() as db:
@@ -144,7 +144,7 @@ def test_anomaly_and_peer_outlier_over_open_episodes(fleet, metrics, tmp_path):
         db.commit()
     rules = [
         {"name": "Anomalous", "kind": "anomaly", "min_score": 0.9, "for": "10m"},
-        {"name": "Peer", "kind": "peer_outlier", "min_score": 4, "for": "15m"},
+        {"name": "Peer", "kind": "peer_outlier", "min_score": 0.8, "for": "15m"},
     ]
     summary, alerts = run(fleet, metrics, tmp_path, rules)
     # for counts from the episode's start: 20 min ago fires now, 2 min ago waits

@@ -78,14 +78,17 @@ def test_validation_error_names_rule_and_field():
     assert "rules.yaml" in message
 
 
-def test_an_anomaly_rule_above_the_score_range_is_refused():
-    # Anomaly scores are in [0, 1]: a rule asking for 6 could never fire.
+def test_anomaly_and_peer_rules_above_the_score_range_are_refused():
+    # Anomaly and peer scores are in [0, 1]: a rule asking for 6 or 4 could never fire.
     raw = {"rules": [{"name": "Anomalous", "kind": "anomaly", "min_score": 6, "for": "10m"}]}
     with pytest.raises(RulesError) as err:
         parse_config(raw, source="rules.yaml")
     assert "rule 'Anomalous' (rules[0]) field min_score" in str(err.value)
     raw["rules"][0]["min_score"] = 0.9
     assert parse_config(raw).rules[0].min_score == 0.9
+    peer = {"rules": [{"name": "Peer", "kind": "peer_outlier", "min_score": 4}]}
+    with pytest.raises(RulesError, match="rule 'Peer' .* field min_score"):
+        parse_config(peer)
 
 
 def test_unknown_kind_and_unknown_receiver_are_refused():

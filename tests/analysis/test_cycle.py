@@ -199,7 +199,7 @@ def test_the_default_anomaly_rule_fires_on_the_analysis_own_episodes(pipeline: P
     from fleetwatch.alerting.ruleset import DEFAULT_RULES, parse_config, read_file
 
     raw = read_file(DEFAULT_RULES)
-    rules = [r for r in raw["rules"] if r["name"] == "AnomalousBehaviour"]
+    rules = [r for r in raw["rules"] if r["name"] in ("AnomalousBehaviour", "PeerOutlier")]
     config = parse_config({**raw, "rules": rules})
     p = pipeline
     p.run(60)
@@ -212,8 +212,8 @@ def test_the_default_anomaly_rule_fires_on_the_analysis_own_episodes(pipeline: P
             alerting.evaluate(db=db, store=p.store, now=now, settings=p.settings, config=config)
             db.commit()
             firing |= {
-                (a.device, str(a.labels.get("metric")))
+                (a.rule, a.device, str(a.labels.get("metric")))
                 for a in alerting.list_alerts(db=db)
-                if a.rule == "AnomalousBehaviour" and a.state == "firing"
+                if a.state == "firing"
             }
-    assert any(d == device for d, _ in firing), firing
+    assert any(r == "AnomalousBehaviour" and d == device for r, d, _ in firing), firing
