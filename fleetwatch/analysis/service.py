@@ -741,15 +741,18 @@ def _persist_forecasts(
             )
         )
     }
-    new_rows = [r for r in rows if (r["device_id"], r["series_key"], r["limit_name"]) not in stored]
+    identity = ("device_id", "series_key", "limit_name")
+    new_rows: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for r in rows:
+        forecast_id = stored.get((r["device_id"], r["series_key"], r["limit_name"]))
+        if forecast_id is None:
+            new_rows.append(r)
+        else:
+            values = {f"b_{k}": v for k, v in r.items() if k not in identity}
+            changed.append({"b_id": forecast_id, **values})
     if new_rows:
         db.execute(insert(Forecast), new_rows)
-    identity = ("device_id", "series_key", "limit_name")
-    changed = [
-        {"b_id": stored[key], **{f"b_{k}": v for k, v in r.items() if k not in identity}}
-        for r in rows
-        if (key := (r["device_id"], r["series_key"], r["limit_name"])) in stored
-    ]
     if changed:
         table = cast(Table, Forecast.__table__)
         names = [name for name in rows[0] if name not in identity]
